@@ -1,0 +1,1 @@
+"""SCOM management-pack skeletons, installed as package data."""

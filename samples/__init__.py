@@ -1,0 +1,1 @@
+"""The bundled sample estate, installed as package data."""

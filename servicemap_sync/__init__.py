@@ -1,0 +1,1 @@
+"""servicemap-sync: Service Map dependency maps as SCOM management packs."""
