@@ -1,0 +1,323 @@
+"""Settings from the TOML file, the environment, an override management pack and flags.
+
+This is the only module that reads TOML or ``os.environ`` (callers pass ``env`` in, so tests
+can hand it a dict). Everything is checked once, here, before any request is made: a bad
+value stops the start with a :class:`~servicemap_sync.errors.ConfigError` that names the key,
+the value and the allowed range.
+
+The four scheduling parameters follow Microsoft's import rule and its override precedence:
+built-in defaults < ``[sync]`` < the override management pack < command-line flags.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_RULE_ID = "Microsoft.SystemCenter.ServiceMap.Import.Rule"
+DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
+DEFAULT_RESOURCE_MANAGER = "https://management.azure.com"
+
+#: parameter -> (config key, default, low, high, why the bound)
+SCHEDULE_PARAMETERS: dict[str, tuple[str, int | bool, int, int, str]] = {
+    "Enabled": ("enabled", True, 0, 1, "true or false"),
+    "IntervalSeconds": ("interval_seconds", 3600, 1, 604800, "1..604800 seconds (one week)"),
+    "TimeoutSeconds": ("timeout_seconds", 300, 1, 3600, "1..3600 seconds"),
+    "TimeWindowMinutes": ("time_window_minutes", 60, 1, 60, "1..60 minutes: Service Map maps cover at most one hour"),
+}
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """Where to sign in and which workspace to read. The secret itself is never stored here."""
+
+    tenant_id: str
+    client_id: str
+    subscription_id: str
+    resource_group: str
+    workspace_name: str
+    authority_host: str = DEFAULT_AUTHORITY
+    resource_manager_url: str = DEFAULT_RESOURCE_MANAGER
+    certificate_path: Path | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+
+    @property
+    def arm_scope(self) -> str:
+        """Token scope derived from the ARM URL, so sovereign clouds and the emulator just work."""
+        return self.resource_manager_url.rstrip("/") + "/.default"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The effective values of the import rule's parameters and where each came from."""
+
+    enabled: bool
+    interval_seconds: int
+    timeout_seconds: int
+    time_window_minutes: int
+    sources: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, validated."""
+
+    azure: AzureSettings
+    servers: tuple[str, ...]
+    schedule: Schedule
+    output_directory: Path
+    state_path: Path
+    mp_id_prefix: str
+    concurrency: int = 8
+    max_response_bytes: int = 64 * 1024 * 1024
+    include_self_links: bool = False
+    override_mp: Path | None = None
+    rule_id: str = DEFAULT_RULE_ID
+    config_path: Path | None = None
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    """``SERVICEMAP_SYNC_CONFIG`` if set, else ``./servicemap-sync.toml``."""
+    return Path(env.get("SERVICEMAP_SYNC_CONFIG") or "servicemap-sync.toml")
+
+
+def load_settings(
+    path: Path,
+    *,
+    env: Mapping[str, str],
+    flags: Mapping[str, object] | None = None,
+    require_credentials: bool = True,
+) -> Settings:
+    """Read and check the configuration file at ``path``.
+
+    Args:
+        path: the TOML file; relative paths inside it are relative to its folder.
+        env: the environment (``AZURE_CLIENT_SECRET``, ``REQUESTS_CA_BUNDLE``).
+        flags: command-line values for the schedule parameters, keyed by parameter name
+            (``IntervalSeconds`` …); ``None`` values are ignored.
+        require_credentials: False for commands that never sign in (``overrides``).
+
+    Raises:
+        ConfigError: naming the key, the bad value and what is allowed.
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {path} not found: pass --config PATH or set SERVICEMAP_SYNC_CONFIG "
+            f"(samples/config.example.toml is a commented starting point)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+    return settings_from_dict(raw, base=path.resolve().parent, env=env, flags=flags or {},
+                              require_credentials=require_credentials, config_path=path)
+
+
+def settings_from_dict(
+    raw: Mapping[str, Any],
+    *,
+    base: Path,
+    env: Mapping[str, str],
+    flags: Mapping[str, object],
+    require_credentials: bool = True,
+    config_path: Path | None = None,
+) -> Settings:
+    """Build :class:`Settings` from already-parsed TOML (see :func:`load_settings`)."""
+    known = {"azure", "sync", "output"}
+    for section in raw:
+        if section not in known:
+            raise ConfigError(f"unknown section [{section}]: allowed sections are [azure], [sync], [output]")
+    azure_raw = _section(raw, "azure")
+    sync_raw = _section(raw, "sync")
+    output_raw = _section(raw, "output")
+    azure = _azure(azure_raw, base=base, env=env, require_credentials=require_credentials)
+    servers = _servers(sync_raw, base=base)
+    override_mp = _path(sync_raw, "sync.override_mp", base) if "override_mp" in sync_raw else None
+    rule_id = _string(sync_raw, "sync.rule_id", DEFAULT_RULE_ID)
+    schedule = resolve_schedule(sync_raw, override_mp=override_mp, rule_id=rule_id, flags=flags)
+    prefix = _string(output_raw, "output.mp_id_prefix", "ServiceMapSync")
+    if not _is_mp_id(prefix):
+        raise ConfigError(
+            f"output.mp_id_prefix = {prefix!r} is not a valid management-pack ID prefix: use letters, digits, "
+            f"'_' and '.', each dot-separated part starting with a letter (e.g. 'Contoso.ServiceMap')"
+        )
+    return Settings(
+        azure=azure,
+        servers=servers,
+        schedule=schedule,
+        output_directory=_path(output_raw, "output.directory", base, default="out"),
+        state_path=_path(output_raw, "output.state_path", base, default="state.db"),
+        mp_id_prefix=prefix,
+        concurrency=_int(sync_raw, "sync.concurrency", 8, 1, 64),
+        max_response_bytes=_int(sync_raw, "sync.max_response_mb", 64, 1, 1024) * 1024 * 1024,
+        include_self_links=_bool(sync_raw, "sync.include_self_links", False),
+        override_mp=override_mp,
+        rule_id=rule_id,
+        config_path=config_path,
+    )
+
+
+def resolve_schedule(
+    sync_raw: Mapping[str, Any],
+    *,
+    override_mp: Path | None,
+    rule_id: str,
+    flags: Mapping[str, object],
+) -> Schedule:
+    """Apply defaults < ``[sync]`` < override management pack < flags, checking every layer."""
+    values: dict[str, int | bool] = {}
+    sources: dict[str, str] = {}
+    overrides = {}
+    if override_mp is not None:
+        from .overrides import read_rule_overrides
+
+        overrides = read_rule_overrides(override_mp, rule_id=rule_id)
+    for parameter, (key, default, low, high, allowed) in SCHEDULE_PARAMETERS.items():
+        values[parameter], sources[parameter] = default, "built-in default"
+        if key in sync_raw:
+            values[parameter] = _check(parameter, sync_raw[key], f"sync.{key}", low, high, allowed)
+            sources[parameter] = "[sync] in the configuration file"
+        if parameter in overrides:
+            ov = overrides[parameter]
+            values[parameter] = _check(parameter, ov.value, f"override {ov.override_id}", low, high, allowed)
+            sources[parameter] = ov.source
+        if flags.get(parameter) is not None:
+            values[parameter] = _check(parameter, flags[parameter], f"flag for {parameter}", low, high, allowed)
+            sources[parameter] = "command-line flag"
+    return Schedule(
+        enabled=bool(values["Enabled"]),
+        interval_seconds=int(values["IntervalSeconds"]),
+        timeout_seconds=int(values["TimeoutSeconds"]),
+        time_window_minutes=int(values["TimeWindowMinutes"]),
+        sources=sources,
+    )
+
+
+def _check(parameter: str, value: object, where: str, low: int, high: int, allowed: str) -> int | bool:
+    """Coerce one scheduling value (TOML native, or text from an override MP) and range-check it."""
+    if parameter == "Enabled":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise ConfigError(f"{where}: Enabled = {value!r} is not a boolean: allowed {allowed}")
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: {parameter} = {value!r} is not a number: allowed {allowed}")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ConfigError(f"{where}: {parameter} = {value!r} is not a whole number: allowed {allowed}") from None
+    if not isinstance(value, int):
+        raise ConfigError(f"{where}: {parameter} = {value!r} is not a whole number: allowed {allowed}")
+    if not low <= value <= high:
+        raise ConfigError(f"{where}: {parameter} = {value} is out of range: allowed {allowed}")
+    return value
+
+
+def _azure(raw: Mapping[str, Any], *, base: Path, env: Mapping[str, str], require_credentials: bool) -> AzureSettings:
+    required = ("tenant_id", "client_id", "subscription_id", "resource_group", "workspace_name")
+    values = {key: _string(raw, f"azure.{key}", "" if not require_credentials else None) for key in required}
+    for key in ("authority_host", "resource_manager_url"):
+        url = _string(raw, f"azure.{key}", DEFAULT_AUTHORITY if key == "authority_host" else DEFAULT_RESOURCE_MANAGER)
+        if not url.startswith("https://"):
+            raise ConfigError(f"azure.{key} = {url!r} must be an https:// URL (Entra ID and ARM only speak TLS)")
+        values[key] = url.rstrip("/")
+    certificate = _path(raw, "azure.certificate_path", base) if "certificate_path" in raw else None
+    secret = None
+    if certificate is None:
+        secret = env.get("AZURE_CLIENT_SECRET") or None
+        if secret is None and "client_secret_file" in raw:
+            secret_path = _path(raw, "azure.client_secret_file", base)
+            try:
+                secret = secret_path.read_text(encoding="utf-8").strip() or None
+            except OSError as exc:
+                raise ConfigError(f"azure.client_secret_file {secret_path} cannot be read: {exc.strerror}") from None
+            if secret is None:
+                raise ConfigError(f"azure.client_secret_file {secret_path} is empty: put the client secret in it")
+        if secret is None and "client_secret" in raw:
+            secret = _string(raw, "azure.client_secret", None)
+        if secret is None and require_credentials:
+            raise ConfigError(
+                "no client secret: set the AZURE_CLIENT_SECRET environment variable, azure.client_secret_file, "
+                "or azure.certificate_path"
+            )
+    return AzureSettings(
+        certificate_path=certificate,
+        client_secret=secret,
+        ca_bundle=env.get("REQUESTS_CA_BUNDLE") or None,
+        **values,
+    )
+
+
+def _servers(raw: Mapping[str, Any], *, base: Path) -> tuple[str, ...]:
+    servers = raw.get("servers", [])
+    if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
+        raise ConfigError(f"sync.servers = {servers!r} must be a list of server names")
+    names = [s.strip() for s in servers if s.strip()]
+    if "servers_file" in raw:
+        path = _path(raw, "sync.servers_file", base)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"sync.servers_file {path} cannot be read: {exc.strerror}") from None
+        names += [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+    seen: dict[str, str] = {}
+    for name in names:
+        seen.setdefault(name.lower(), name)
+    return tuple(seen.values())
+
+
+def _section(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    section = raw.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return section
+
+
+def _string(raw: Mapping[str, Any], key: str, default: str | None) -> str:
+    short = key.split(".", 1)[1]
+    if short not in raw:
+        if default is None:
+            raise ConfigError(f"{key} is missing: add it to the configuration file")
+        return default
+    value = raw[short]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} = {value!r} must be a non-empty string")
+    return value.strip()
+
+
+def _int(raw: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = raw.get(key.split(".", 1)[1], default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{key} = {value!r} is out of range: allowed a whole number {low}..{high}")
+    return value
+
+
+def _bool(raw: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key.split(".", 1)[1], default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} = {value!r} must be true or false")
+    return value
+
+
+def _path(raw: Mapping[str, Any], key: str, base: Path, default: str | None = None) -> Path:
+    value = _string(raw, key, default)
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _is_mp_id(value: str) -> bool:
+    parts = value.split(".")
+    return len(value) < 128 and all(
+        p and p[0].isascii() and p[0].isalpha() and all(c.isascii() and (c.isalnum() or c == "_") for c in p)
+        for p in parts
+    )

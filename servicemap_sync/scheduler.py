@@ -1,0 +1,59 @@
+"""The scheduled service behind ``servicemap-sync run``.
+
+A sync every ``IntervalSeconds`` while ``Enabled``, one after the other so runs never overlap.
+Settings are read again before each cycle, so a server added to the group (or an override
+changed in SCOM and exported again) is picked up on the next cycle without a restart. A stop
+request (SIGTERM/SIGINT, set by the CLI) lets the servers in hand finish, takes no new ones,
+and ends the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from .config import Settings
+from .errors import AuthError, ConfigError, LockedError, SyncError, WorkspaceError
+from .service import Progress, RunSummary, SyncService
+
+log = logging.getLogger(__name__)
+
+
+def run_forever(
+    load: Callable[[], Settings],
+    *,
+    stop: threading.Event,
+    on_summary: Callable[[RunSummary], None],
+    progress: Progress | None = None,
+) -> None:
+    """Loop until ``stop`` is set.
+
+    Args:
+        load: reads and checks the settings; called before every cycle.
+        on_summary: called with each finished run's summary.
+
+    Raises:
+        ConfigError: only when the very first settings are invalid (later, the last good
+            settings are kept and the error is logged).
+    """
+    settings = load()
+    while not stop.is_set():
+        if settings.schedule.enabled:
+            try:
+                on_summary(SyncService(settings, stop=stop).sync(progress=progress))
+            except LockedError as exc:
+                log.warning("cycle skipped: %s", exc)
+            except (AuthError, WorkspaceError, ConfigError) as exc:
+                log.error("cycle failed, next attempt in %ss: %s", settings.schedule.interval_seconds, exc)
+            except SyncError as exc:
+                log.error("cycle failed: %s", exc)
+        else:
+            log.info("Enabled is false (%s): no sync this cycle", settings.schedule.sources.get("Enabled"))
+        if stop.wait(settings.schedule.interval_seconds):
+            break
+        try:
+            settings = load()
+        except ConfigError as exc:
+            log.error("configuration not reloaded, keeping the previous one: %s", exc)
+    log.info("stopped")

@@ -1,0 +1,279 @@
+"""Orchestration: one pass over the Servers Group (sync, rebuild, export).
+
+Per server the pipeline is fetch → parse → graph → render → validate → publish, run by a pool
+of workers so the slow part (waiting on Azure) overlaps. Each worker turns its server's map
+into a management pack and drops it before taking the next, so memory stays bounded by the
+pool size, not the estate. A failing server is recorded with its reason and never stops the
+others; configuration, sign-in and workspace errors stop the run before any server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import Settings
+from .errors import ConfigError, SyncError
+from .model import MatchedServer, ServerFailure
+
+log = logging.getLogger(__name__)
+
+PUBLISHED, UNCHANGED, FAILED, EXPORTED = "published", "unchanged", "failed", "exported"
+
+
+@dataclass(frozen=True)
+class ServerResult:
+    """What happened to one server in a run."""
+
+    server: str
+    status: str
+    machine: str | None = None
+    mp_id: str | None = None
+    version: str | None = None
+    path: Path | None = None
+    reason: str | None = None
+    components_added: tuple[str, ...] = ()
+    components_removed: tuple[str, ...] = ()
+    connections_added: tuple[str, ...] = ()
+    connections_removed: tuple[str, ...] = ()
+
+
+@dataclass
+class RunSummary:
+    """The outcome of a run, for the summary line, the change report and the exit code."""
+
+    command: str
+    started: datetime
+    finished: datetime | None = None
+    results: list[ServerResult] = field(default_factory=list)
+    report_paths: tuple[Path, ...] = ()
+    requests: int = 0
+    throttled: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def failures(self) -> list[ServerResult]:
+        return [r for r in self.results if r.status == FAILED]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+Progress = Callable[[ServerResult], None]
+
+
+class SyncService:
+    """Runs sync, rebuild and export for one configuration.
+
+    Args:
+        settings: validated settings.
+        now: the clock (injectable so tests can pin the time window).
+        stop: set it to stop taking new servers (the scheduler's SIGTERM handler does).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self._now = now
+        self._stop = stop or threading.Event()
+
+    def sync(self, *, progress: Progress | None = None, servers: Iterable[str] | None = None,
+             force: bool = False, command: str = "sync") -> RunSummary:
+        """Publish every server whose management pack changed (``force``: publish regardless).
+
+        Raises:
+            ConfigError, AuthError, WorkspaceError, LockedError, StateError: nothing could run.
+        """
+        from .publish import StateStore, cleanup_temp_files, run_lock
+
+        out = self.settings.output_directory
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"output.directory {out} cannot be created: {exc.strerror}") from None
+        with run_lock(self.settings.state_path, command=command), StateStore(self.settings.state_path) as state:
+            cleanup_temp_files(out)
+            summary = RunSummary(command, self._now())
+            run_id = state.start_run(command, at=summary.started)
+            try:
+                self._pass(summary, progress, servers, publisher=_Publisher(self.settings, state, force=force))
+            finally:
+                summary.finished = self._now()
+                summary.report_paths = _write_report(summary, out, run_id)
+                state.finish_run(
+                    run_id, at=summary.finished, synced=summary.count(PUBLISHED), unchanged=summary.count(UNCHANGED),
+                    failed=summary.count(FAILED), written=summary.count(PUBLISHED), exit_code=summary.exit_code,
+                )
+            return summary
+
+    def rebuild(self, server: str, *, progress: Progress | None = None) -> RunSummary:
+        """One server now, published as a new version whatever change detection says."""
+        known = {s.lower(): s for s in self.settings.servers}
+        return self.sync(progress=progress, servers=[known.get(server.lower(), server)], force=True, command="rebuild")
+
+    def export(self, directory: Path, *, servers: Iterable[str] | None = None,
+               progress: Progress | None = None) -> RunSummary:
+        """Render management packs into ``directory`` for review; no state, nothing published."""
+        from .publish import publish_file
+
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {directory} cannot be created: {exc.strerror}") from None
+        summary = RunSummary("export", self._now())
+
+        def write(server: str, rendered, machine) -> ServerResult:
+            path = publish_file(directory, rendered.filename, rendered.xml)
+            return ServerResult(server, EXPORTED, machine=machine.name, mp_id=rendered.mp_id, path=path)
+
+        self._pass(summary, progress, servers, publisher=write)
+        summary.finished = self._now()
+        return summary
+
+    def _pass(self, summary: RunSummary, progress: Progress | None, servers: Iterable[str] | None, *, publisher) -> None:
+        from .sources.matching import match_servers
+        from .sources.session import open_session
+
+        wanted = list(servers) if servers is not None else list(self.settings.servers)
+        start, end = _window(self._now(), self.settings.schedule.time_window_minutes)
+        with open_session(self.settings) as session:
+            matched, failures = match_servers(wanted, session.client.list_machines(start=start, end=end))
+            for failure in failures:
+                self._record(summary, progress, publisher, _failed(failure))
+            self._run_workers(summary, progress, matched, session, publisher, start, end)
+            summary.requests = session.transport.stats.requests
+            summary.throttled = session.transport.stats.throttled
+
+    def _run_workers(self, summary, progress, matched: list[MatchedServer], session, publisher, start, end) -> None:
+        pending = iter(matched)
+        running: dict[Future, MatchedServer] = {}
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="server") as pool:
+            while True:
+                while not self._stop.is_set() and len(running) < self.settings.concurrency:
+                    item = next(pending, None)
+                    if item is None:
+                        break
+                    running[pool.submit(self._one, session, publisher, item, start, end)] = item
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    self._record(summary, progress, publisher, future.result())
+
+    def _one(self, session, publisher, item: MatchedServer, start: datetime, end: datetime) -> ServerResult:
+        from .graph import build_graph
+
+        try:
+            server_map = session.client.generate_map(item.server, item.machine, start=start, end=end)
+            graph = build_graph(server_map, include_self_links=self.settings.include_self_links)
+            del server_map
+            return publisher(item.server, graph, item.machine)
+        except ConfigError:
+            raise
+        except SyncError as exc:
+            log.warning("%s: %s", item.server, exc)
+            return ServerResult(item.server, FAILED, machine=item.machine.name, reason=str(exc))
+        except Exception as exc:  # the per-server isolation boundary: a bug must not stop the other servers
+            log.exception("%s: internal error", item.server)
+            return ServerResult(item.server, FAILED, machine=item.machine.name,
+                                reason=f"internal error {type(exc).__name__}: {exc} (please report it)")
+
+    def _record(self, summary: RunSummary, progress, publisher, result: ServerResult) -> None:
+        summary.results.append(result)
+        if result.status == FAILED and isinstance(publisher, _Publisher):
+            publisher.failed(result, at=self._now())
+        if progress is not None:
+            progress(result)
+
+
+class _Publisher:
+    """Renders with the previous version in hand and publishes only what changed."""
+
+    def __init__(self, settings: Settings, state, *, force: bool) -> None:
+        self._settings = settings
+        self._state = state
+        self._force = force
+        self._lock = threading.Lock()
+
+    def __call__(self, server: str, graph, machine) -> ServerResult:
+        from .mp import management_pack_id, render_management_pack
+        from .publish import next_version, publish_file, read_published
+
+        out = self._settings.output_directory
+        with self._lock:
+            before = self._state.get(server)
+        mp_id = management_pack_id(self._settings.mp_id_prefix, server)
+        previous = read_published(out / f"{mp_id}.xml")
+        version = next_version(_newest(before.version if before else None, previous.version if previous else None))
+        rendered = render_management_pack(graph, mp_id_prefix=self._settings.mp_id_prefix, version=version,
+                                          previous=previous.xml if previous else None)
+        os_family = graph.nodes[graph.graph["focus"]].get("os_family")
+        now = datetime.now(timezone.utc)
+        if (not self._force and before is not None and previous is not None
+                and before.content_hash == rendered.content_hash and previous.version == before.version):
+            with self._lock:
+                self._state.record_unchanged(server, machine=machine.name, os_family=os_family, at=now)
+            return ServerResult(server, UNCHANGED, machine=machine.name, mp_id=mp_id, version=before.version,
+                                path=out / rendered.filename)
+        path = publish_file(out, rendered.filename, rendered.xml)
+        arrows = sorted(f"{a}->{b}:{port}" for a, b, port in rendered.arrows)
+        old_components = set(before.components) if before else set()
+        old_arrows = set(before.connections) if before else set()
+        with self._lock:
+            self._state.record_published(
+                server, machine=machine.name, os_family=os_family, mp_id=rendered.mp_id, version=version,
+                content_hash=rendered.content_hash, components=sorted(rendered.components), connections=arrows, at=now,
+            )
+        return ServerResult(
+            server, PUBLISHED, machine=machine.name, mp_id=rendered.mp_id, version=version, path=path,
+            components_added=tuple(sorted(set(rendered.components) - old_components)),
+            components_removed=tuple(sorted(old_components - set(rendered.components))),
+            connections_added=tuple(sorted(set(arrows) - old_arrows)),
+            connections_removed=tuple(sorted(old_arrows - set(arrows))),
+        )
+
+    def failed(self, result: ServerResult, *, at: datetime) -> None:
+        with self._lock:
+            self._state.record_failure(result.server, result.reason or "unknown", at=at)
+
+
+def _newest(*versions: str | None) -> str | None:
+    from .publish import version_tuple
+
+    present = [v for v in versions if v]
+    return max(present, key=version_tuple) if present else None
+
+
+def _window(now: datetime, minutes: int) -> tuple[datetime, datetime]:
+    from .sources.servicemap import window_ending
+
+    return window_ending(now, minutes)
+
+
+def _failed(failure: ServerFailure) -> ServerResult:
+    return ServerResult(failure.server, FAILED, reason=failure.reason)
+
+
+def _write_report(summary: RunSummary, out: Path, run_id: int) -> tuple[Path, ...]:
+    from .publish import ChangeReport, write_change_report
+
+    report = ChangeReport.from_results(summary.results)
+    try:
+        return write_change_report(report, out, run_id=run_id, started_at=summary.started)
+    except SyncError as exc:
+        log.error("change report not written: %s", exc)
+        return ()

@@ -1,0 +1,260 @@
+"""HTTPS to Azure Resource Manager: tokens, pooling, rate limiting, retries and size caps.
+
+This is the one place where requests are sent and retried (Azure SDK guideline: paging and
+retries in one place). 429 and 5xx answers and dropped connections are retried with
+exponential backoff; ``Retry-After`` (seconds or HTTP date, or ``retry-after-ms``) wins over
+the backoff and pauses every worker through the shared :class:`RateLimiter`; the total wait
+per request is bounded. A response slower than the timeout is not retried: waiting again
+would only multiply the delay.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+
+from ..config import AzureSettings
+from ..errors import ServiceMapRequestError, ServiceMapResponseError
+from .auth import auth_error
+from .ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts per request and the most time spent waiting between them."""
+
+    max_attempts: int = 6
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    max_total_wait: float = 120.0
+
+
+@dataclass
+class TransportStats:
+    """Counters a run reports and the benchmark prints (updated under a lock by every worker)."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    token_refreshes: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+class ArmTransport:
+    """Sends ARM requests for one run over a pooled HTTPS session.
+
+    Args:
+        credential: a TokenCredential (passed in, never built here).
+        azure: settings for the scope, CA bundle and messages.
+        timeout: seconds a single request may take to connect and between bytes (TimeoutSeconds).
+        limiter: shared rate limiter; one per run.
+        max_response_bytes: larger bodies are refused.
+        pool_size: connections kept open (the run's concurrency).
+    """
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        azure: AzureSettings,
+        *,
+        timeout: float,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        max_response_bytes: int = 64 * 1024 * 1024,
+        pool_size: int = 8,
+    ) -> None:
+        self._credential = credential
+        self._azure = azure
+        self._timeout = timeout
+        self._limiter = limiter or RateLimiter()
+        self._retry = retry
+        self._max_bytes = max_response_bytes
+        self._verify: str | bool = azure.ca_bundle or True
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._token_lock = threading.Lock()
+        self.stats = TransportStats()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> ArmTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        what: str,
+        server: str | None = None,
+    ) -> Any:
+        """Send one request (with retries) and return the decoded JSON body.
+
+        Args:
+            what: names the call in errors ("generateMap for web01", "list machines").
+        Raises:
+            ServiceMapRequestError: no usable response (connection, timeout, too large, not JSON).
+            ServiceMapResponseError: an error status after retries.
+            AuthError: a token could not be obtained.
+        """
+        raw = self._send(method, url, params=params, body=body, what=what, server=server)
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise ServiceMapRequestError(
+                f"{what}: the response is not valid JSON ({exc.msg} at byte {exc.pos}); the service or a proxy "
+                f"sent a damaged body", server=server
+            ) from None
+
+    def _send(self, method: str, url: str, *, params, body, what: str, server: str | None) -> bytes:
+        waited = 0.0
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            self._limiter.acquire()
+            headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json"}
+            self.stats.count("requests")
+            try:
+                status, response_headers, raw = self._once(method, url, params, body, headers, server)
+            except requests.Timeout:
+                raise ServiceMapRequestError(
+                    f"{what}: no answer within TimeoutSeconds={self._timeout:g}; raise TimeoutSeconds or a shorter "
+                    f"TimeWindowMinutes", server=server
+                ) from None
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                delay = self._backoff(attempt)
+                if attempt >= self._retry.max_attempts or waited + delay > self._retry.max_total_wait:
+                    raise ServiceMapRequestError(
+                        f"{what}: connection failed after {attempt} attempts ({type(exc).__name__})", server=server
+                    ) from None
+                log.info("%s: %s, retrying in %.1fs", what, type(exc).__name__, delay)
+                waited += delay
+                self.stats.count("retries")
+                time.sleep(delay)
+                continue
+            remaining = response_headers.get("x-ms-ratelimit-remaining-subscription-reads")
+            if remaining and remaining.isdigit():
+                self._limiter.observe_remaining(int(remaining))
+            if 200 <= status < 300:
+                return raw
+            if status == 401 and not refreshed:
+                refreshed = True
+                self._refresh_token()
+                continue
+            retry_after = _retry_after(response_headers)
+            if status in RETRY_STATUSES and attempt < self._retry.max_attempts:
+                delay = retry_after if retry_after is not None else self._backoff(attempt)
+                if waited + delay <= self._retry.max_total_wait:
+                    if status == 429:
+                        self.stats.count("throttled")
+                        self._limiter.pause(delay)
+                    log.info("%s: HTTP %s, retrying in %.1fs", what, status, delay)
+                    waited += delay
+                    self.stats.count("retries")
+                    if status != 429:
+                        time.sleep(delay)
+                    continue
+            raise _response_error(what, status, response_headers, raw, server=server)
+
+    def _once(self, method, url, params, body, headers, server) -> tuple[int, requests.structures.CaseInsensitiveDict, bytes]:
+        with self._session.request(
+            method, url, params=params, json=body, headers=headers, timeout=(min(self._timeout, 30.0), self._timeout),
+            verify=self._verify, stream=True,
+        ) as response:
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > self._max_bytes:
+                raise ServiceMapRequestError(self._too_large(url), server=server)
+            chunks, size = [], 0
+            for chunk in response.iter_content(chunk_size=256 * 1024):
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise ServiceMapRequestError(self._too_large(url), server=server)
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks)
+
+    def _too_large(self, url: str) -> str:
+        return (f"response larger than sync.max_response_mb ({self._max_bytes // (1024 * 1024)} MB) from "
+                f"{url.split('?')[0]}: raise the cap or shorten TimeWindowMinutes")
+
+    def _token(self) -> str:
+        try:
+            return self._credential.get_token(self._azure.arm_scope).token
+        except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
+            raise auth_error(self._azure, exc) from None
+
+    def _refresh_token(self) -> None:
+        """After a 401 the cached token was rejected: ask for a fresh one (claims bypass the cache)."""
+        self.stats.count("token_refreshes")
+        with self._token_lock:
+            try:
+                self._credential.get_token(self._azure.arm_scope, claims='{"access_token":{}}')
+            except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
+                raise auth_error(self._azure, exc) from None
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self._retry.backoff_cap, self._retry.backoff_base * 2 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def _retry_after(headers) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001)):
+        value = headers.get(name)
+        if value and value.replace(".", "", 1).isdigit():
+            return float(value) * scale
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _response_error(what: str, status: int, headers, raw: bytes, *, server: str | None) -> ServiceMapResponseError:
+    code = message = None
+    try:
+        error = json.loads(raw).get("error") or {}
+        code, message = error.get("code"), error.get("message")
+    except (ValueError, AttributeError):
+        pass
+    request_id = headers.get("x-ms-request-id")
+    hint = {
+        401: "the token was rejected: check the service principal and tenant",
+        403: "the principal lacks permission: assign it 'Log Analytics Reader' on the workspace",
+        404: "not found: the machine may have left the workspace",
+        429: "throttled by Azure Resource Manager beyond the retry budget: lower sync.concurrency",
+    }.get(status, "the service failed" if status >= 500 else "the request was refused")
+    text = f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+    text += f" ({hint}" + (f"; request id {request_id})" if request_id else ")")
+    return ServiceMapResponseError(text, status=status, code=code, request_id=request_id, server=server)
+
