@@ -154,7 +154,7 @@ def servers(obj: Context) -> None:
     with _guard(lambda: StateStore(settings.state_path)) as state:
         for name in settings.servers:
             s = state.get(name)
-            failed = bool(s and s.last_failure and (not s.last_success or s.last_failure > s.last_success))
+            failed = bool(s and s.failing)
             status = "never synced" if s is None else ("failed" if failed else "ok")
             rows.append((name, (s and s.machine) or "-", (s and s.os_family) or "-",
                          (s and (s.last_success or s.last_failure)) or "-", (s and s.version) or "-", status))

@@ -51,8 +51,6 @@ def run_demo(out: Path, *, progress: Progress | None = None) -> RunSummary:
 
 def serve_emulator(data: Path | None, *, port: int, state_dir: Path, echo: Callable[[str], None]) -> None:
     """Serve the emulator until interrupted, after writing a configuration and secret file for it."""
-    import tomllib  # noqa: F401  (the written file is checked to parse below)
-
     from .emulator import load_scenario, serve_forever
 
     scenario = load_scenario(data) if data else load_scenario()

@@ -109,7 +109,7 @@ class SyncService:
             summary = RunSummary(command, self._now())
             run_id = state.start_run(command, at=summary.started)
             try:
-                self._pass(summary, progress, servers, publisher=_Publisher(self.settings, state, force=force))
+                self._pass(summary, progress, servers, publisher=_Publisher(self.settings, state, force=force, now=self._now))
             finally:
                 summary.finished = self._now()
                 summary.report_paths = _write_report(summary, out, run_id)
@@ -136,7 +136,7 @@ class SyncService:
         summary = RunSummary("export", self._now())
 
         def write(server: str, rendered, machine) -> ServerResult:
-            path = publish_file(directory, rendered.filename, rendered.xml)
+            path = publish_file(directory, rendered.filename, rendered.xml, setting="--out")
             return ServerResult(server, EXPORTED, machine=machine.name, mp_id=rendered.mp_id, path=path)
 
         self._pass(summary, progress, servers, publisher=write)
@@ -203,14 +203,16 @@ class SyncService:
 class _Publisher:
     """Renders with the previous version in hand and publishes only what changed."""
 
-    def __init__(self, settings: Settings, state, *, force: bool) -> None:
+    def __init__(self, settings: Settings, state, *, force: bool, now: Callable[[], datetime]) -> None:
         self._settings = settings
+        self._now = now
         self._state = state
         self._force = force
         self._lock = threading.Lock()
 
     def __call__(self, server: str, graph, machine) -> ServerResult:
-        from .mp import management_pack_id, render_management_pack
+        from .mp import render_management_pack
+        from .mp.ids import mp_id as management_pack_id
         from .publish import next_version, publish_file, read_published
 
         out = self._settings.output_directory
@@ -222,7 +224,7 @@ class _Publisher:
         rendered = render_management_pack(graph, mp_id_prefix=self._settings.mp_id_prefix, version=version,
                                           previous=previous.xml if previous else None)
         os_family = graph.nodes[graph.graph["focus"]].get("os_family")
-        now = datetime.now(timezone.utc)
+        now = self._now()
         if (not self._force and before is not None and previous is not None
                 and before.content_hash == rendered.content_hash and previous.version == before.version):
             with self._lock:

@@ -54,8 +54,8 @@ class RateLimiter:
                 self._fill(now)
                 delay = self._paused_until - now
                 if delay <= 0:
-                    if self._tokens >= 1:
-                        self._tokens -= 1
+                    if self._tokens >= 1 - 1e-9:  # float dust must not spin the loop
+                        self._tokens = max(0.0, self._tokens - 1)
                         return waited
                     delay = (1 - self._tokens) / self._refill
             self._sleep(delay)

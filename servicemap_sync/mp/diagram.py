@@ -1,0 +1,272 @@
+"""What the Distributed Application diagram shows: its boxes (components) and arrows.
+
+This is the decision layer between the graph and the XML: which graph nodes become a box,
+what each box contains, which connections become arrows, and the human text of each.
+
+Boxes:
+
+* the **server** itself; member: its SCOM computer object;
+* each **process of the server** that has a connection or accepts on a port; member: the
+  server's computer too, so every process box shows the server's health instead of
+  "not monitored" (Service Map processes are no SCOM objects, see the guide §3);
+* each **peer machine**, in either direction; member: its computer when Service Map
+  monitors it (an agent may report it to SCOM), none when only discovered (``t-…``);
+* each **client group** (agentless clients, as Service Map groups them); no member.
+
+Members are found by ``PrincipalName``: ``Microsoft.Windows.Computer`` for Windows,
+``Microsoft.Unix.Computer`` for Linux/UNIX, both when the OS family is unknown (whichever
+exists joins).
+
+Arrows go between boxes, one per (from box, to box, server port): a server process to the
+peer machine it calls, a peer machine or client group to the server process it calls.
+Connections to several peer processes on one machine and port share the arrow and its label.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import networkx as nx
+
+from servicemap_sync.mp import ids
+from servicemap_sync.model import NodeKey
+
+__all__ = ["Arrow", "Component", "Diagram", "Member", "build_diagram", "xml_text"]
+
+_UNIX_FAMILIES = frozenset({"linux", "unix", "aix", "solaris", "hpux", "hp-ux"})
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_LINE_BREAKS = re.compile("[\t\n\r]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """The SCOM computer a box contains, by principal name, and which classes to look in."""
+
+    principal_name: str
+    windows: bool
+    unix: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """One box: a component-group class of the Distributed Application."""
+
+    id: str
+    kind: str
+    key: NodeKey
+    label: str
+    description: str
+    member: Member | None
+
+
+@dataclass(frozen=True, slots=True)
+class Arrow:
+    """One reference relationship drawn between two boxes; ``port`` is ``":1433"`` or ``""``."""
+
+    id: str
+    source: str
+    target: str
+    port: str
+    label: str
+    failed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Diagram:
+    """Everything the renderer needs, sorted by ID, text already XML-safe."""
+
+    mp_id: str
+    server: str
+    service_id: str
+    components: tuple[Component, ...]
+    arrows: tuple[Arrow, ...]
+
+
+def xml_text(text: str) -> str:
+    """``text`` without what XML 1.0 cannot carry (controls, U+FFFE/FFFF, lone surrogates), one line.
+
+    Tabs and line breaks become one space; other characters, spaces included, are kept.
+    """
+    if text.isprintable():  # the usual case; isprintable() is False for all of the above
+        return text.strip()
+    return _LINE_BREAKS.sub(" ", _NOT_XML.sub("", text)).strip()
+
+
+def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
+    """Decide the boxes and arrows of one server's graph (see the module docstring).
+
+    Raises:
+        RenderError: the prefix is unusable or IDs cannot be made unique.
+    """
+    server: str = graph.graph["server"]
+    focus: NodeKey = graph.graph["focus"]
+    mp = ids.mp_id(mp_id_prefix, server)
+    nodes = graph.nodes
+
+    ports_of: dict[NodeKey, set[int]] = defaultdict(set)
+    connections: list[tuple[NodeKey, NodeKey, dict]] = []
+    for u, v, data in graph.edges(data=True):
+        if data["kind"] == "acceptor":
+            number = nodes[u]["obj"].port_number
+            if number is not None:
+                ports_of[v].add(number)
+        else:
+            connections.append((u, v, data))
+
+    def box(node: NodeKey) -> NodeKey:
+        attrs = nodes[node]
+        if attrs["kind"] == "process" and attrs["machine"] != focus:
+            return attrs["machine"]
+        return node
+
+    boxes: set[NodeKey] = {focus, *ports_of}
+    for u, v, _data in connections:
+        boxes.add(box(u))
+        boxes.add(box(v))
+
+    texts = _Texts(graph, focus, ports_of)
+    by_kind: dict[str, dict[NodeKey, str]] = defaultdict(dict)
+    for key in boxes:
+        by_kind[key.kind][key] = texts.id_name(key)
+    names = {key: name for labels in by_kind.values() for key, name in ids.assign_names(labels).items()}
+    comp_ids = {key: ids.component_id(mp, key.kind, names[key]) for key in boxes}
+
+    components = tuple(
+        sorted(
+            (
+                Component(
+                    id=comp_ids[key],
+                    kind="server" if key == focus else key.kind,
+                    key=key,
+                    label=xml_text(texts.box_label(key)),
+                    description=xml_text(texts.box_description(key)),
+                    member=_member(nodes[focus] if key.kind == "process" else nodes[key]),
+                )
+                for key in boxes
+            ),
+            key=lambda c: c.id,
+        )
+    )
+
+    grouped: dict[tuple[NodeKey, NodeKey, int | None], list[tuple[NodeKey, NodeKey, bool]]] = defaultdict(list)
+    for u, v, data in connections:
+        grouped[(box(u), box(v), data["port"])].append((u, v, data["failed_only"]))
+    arrows = []
+    for (src, dst, port), members in grouped.items():
+        failed = all(f for _u, _v, f in members)
+        port_label = f":{port}" if port is not None else ""
+        label = f"{texts.end_label(src, (u for u, _v, _f in members))} → {texts.end_label(dst, (v for _u, v, _f in members))}"
+        label += f" {port_label}" if port_label else ""
+        label += " (failed)" if failed else ""
+        arrows.append(
+            Arrow(
+                id=ids.arrow_id(mp, (src.kind, names[src]), (dst.kind, names[dst]), port),
+                source=comp_ids[src],
+                target=comp_ids[dst],
+                port=port_label,
+                label=xml_text(label),
+                failed=failed,
+            )
+        )
+    arrows.sort(key=lambda a: a.id)
+    return Diagram(
+        mp_id=mp,
+        server=xml_text(server) or server,
+        service_id=ids.service_id(mp),
+        components=components,
+        arrows=tuple(arrows),
+    )
+
+
+def _member(machine_attrs: dict) -> Member | None:
+    """The computer a box holds: the machine's, if Service Map monitors it (none for client groups)."""
+    if machine_attrs["kind"] != "machine" or not machine_attrs["monitored"]:
+        return None
+    family = machine_attrs["os_family"]
+    windows = family == "windows"
+    unix = family in _UNIX_FAMILIES
+    if not windows and not unix:
+        windows = unix = True
+    return Member(principal_name=xml_text(machine_attrs["principal_name"]), windows=windows, unix=unix)
+
+
+class _Texts:
+    """Human names for boxes and arrow ends, from the graph's node attributes."""
+
+    def __init__(self, graph: nx.MultiDiGraph, focus: NodeKey, ports_of: dict[NodeKey, set[int]]) -> None:
+        self._nodes = graph.nodes
+        self._focus = focus
+        self._ports_of = ports_of
+
+    def short_machine(self, key: NodeKey) -> str:
+        """Computer or display name (``sql01``), else the machine label."""
+        obj = self._nodes[key]["obj"]
+        for candidate in (obj.computer_name, obj.display_name):
+            cleaned = xml_text(candidate or "")
+            if cleaned and cleaned != "???":
+                return cleaned
+        return xml_text(self._nodes[key]["label"]) or key.name
+
+    def process_name(self, key: NodeKey) -> str:
+        return xml_text(self._nodes[key]["label"]) or key.name
+
+    def id_name(self, key: NodeKey) -> str:
+        """The raw name an ID is cleaned from (kind is implied by the namespace)."""
+        attrs = self._nodes[key]
+        if key.kind == "clientGroup":
+            return self._clients_target(attrs["clients_of"])
+        return attrs["label"]
+
+    def box_label(self, key: NodeKey) -> str:
+        attrs = self._nodes[key]
+        if key.kind == "machine":
+            return xml_text(attrs["label"]) or key.name
+        if key.kind == "clientGroup":
+            return f"Clients of {self._clients_target(attrs['clients_of'])} (agentless)"
+        obj = attrs["obj"]
+        label = self.process_name(key)
+        detail = next(
+            (t for t in (xml_text(obj.description or ""), xml_text(obj.product_name or "")) if t and t.casefold() != label.casefold()),
+            "",
+        )
+        text = f"{label} ({detail})" if detail else label
+        text += f" on {self.short_machine(attrs['machine'])}"
+        ports = sorted(self._ports_of.get(key, ()))
+        return text + (":" + ",".join(map(str, ports)) if ports else "")
+
+    def box_description(self, key: NodeKey) -> str:
+        attrs = self._nodes[key]
+        ident = f"Service Map {key.kind} {key.name}"
+        if key == self._focus:
+            return f"The server itself ({ident}); contains its SCOM computer {xml_text(attrs['principal_name'])}."
+        if key.kind == "machine":
+            if attrs["monitored"]:
+                return f"Peer machine monitored by Service Map ({ident}); contains its SCOM computer {xml_text(attrs['principal_name'])} if SCOM manages it."
+            return f"Peer machine only discovered by Service Map ({ident}); not a SCOM object, no health."
+        if key.kind == "clientGroup":
+            return f"Agentless clients grouped by Service Map ({ident}); not SCOM objects, no health."
+        server = self._nodes[self._focus]
+        return f"Process of the server ({ident}); shows the health of the server's SCOM computer {xml_text(server['principal_name'])}."
+
+    def end_label(self, box: NodeKey, nodes: Iterable[NodeKey]) -> str:
+        """One end of an arrow: the processes involved on their machine, or the client group."""
+        if box.kind == "clientGroup":
+            return self.box_label(box)
+        names = sorted({self.process_name(n) for n in nodes if n.kind == "process"})
+        machine = box if box.kind == "machine" else self._nodes[box]["machine"]
+        where = self.short_machine(machine)
+        return f"{', '.join(names)} on {where}" if names else where
+
+    def _clients_target(self, target: NodeKey) -> str:
+        if target not in self._nodes:
+            owner = NodeKey("machine", target.machine, target.machine)
+            return self.short_machine(owner) if owner in self._nodes else target.name
+        attrs = self._nodes[target]
+        if target.kind == "process":
+            return f"{self.process_name(target)} on {self.short_machine(attrs['machine'])}"
+        if target.kind == "port":
+            return f"{self.short_machine(attrs['machine'])}{xml_text(attrs['label'])}"
+        return self.short_machine(target)

@@ -1,0 +1,317 @@
+"""What the management-pack rules look at, and what they report.
+
+SCOM's schema (an XSD embedded in a Microsoft DLL) is not public, so
+``servicemap_sync.mp.validate`` re-implements the checks its import runs. Every rule
+module needs the same facts about a document: the MP ID and version, the declared
+references, which elements the MP defines (by ID), which aliases it uses and which
+local names it refers to. :func:`index_document` gathers them so that the rules never
+walk the tree again:
+
+* one shallow walk over the skeleton (sections → collections → elements), which finds
+  the *MP elements* — the things that carry a management-pack-wide unique ID;
+* one pass over every element (``root.iter()``) that records alias uses
+  (``Alias!Element`` as a whole attribute value or element text, and inside
+  ``$MPElement[Name="…"]$`` / ``$Target/Property[Type="…"]/…$`` tokens) and local
+  references (reference attributes such as ``Target`` or ``TypeID``, and tokens naming
+  an element without an alias).
+
+Both are linear in the document size and use dicts, so validating an MP with 10,000
+component classes costs about as much as serialising it.
+
+Also here: :class:`Problem` (one finding), :func:`where` (a readable location) and
+:func:`parse_version` (shared with the upgrade check).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+SCOM = "scom"
+HOUSE = "house"
+
+#: Attributes whose value names another element: ``Alias!ID`` or a local ID.
+REF_ATTRS = frozenset({
+    "Base", "Target", "TypeID", "RelationshipType", "MemberMonitor", "ParentMonitorID",
+    "Context", "Rule", "Monitor", "Discovery", "Diagnostic", "Recovery", "Folder",
+    "ParentFolder", "ElementID", "ImageID", "AlertMessage", "RunAs", "SecureReference",
+})
+
+#: How deep below each top-level section the MP elements sit (``Monitoring/Rules/Rule``
+#: is 2). ``EntityTypes`` adds one level; ``FolderItems`` are not elements: widely
+#: imported MPs reuse a View ID as the FolderItem ID.
+_ELEMENT_DEPTH = {
+    "TypeDefinitions": 2, "Categories": 1, "Monitoring": 2, "ConfigurationGroups": 1,
+    "Templates": 1, "PresentationTypes": 2, "Presentation": 2, "Reporting": 2, "Resources": 1,
+}
+
+_ALIAS_USE = re.compile(r"\s*([A-Za-z0-9_]+)!([A-Za-z0-9._]+)\s*")
+#: ``$MPElement[Name="X"]$``, ``$Target/Host/Property[Type='A!X']/P$``, ``$RunAs[Name="A!X"]/…$``.
+_TOKEN = re.compile(r"\$[A-Za-z]+(?:/[A-Za-z]+)*\[(?:Name|Type)=(?:\"([^\"\n]*)\"|'([^'\n]*)')\]")
+_VERSION = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,10}){3}")
+_KEY_ATTRS = ("ID", "ElementID", "Alias")
+
+
+#: how a rule reports: ``emit(scope, rule, element, message)``
+Emit = Callable[[str, str, "etree._Element", str], None]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One finding about a management pack.
+
+    Attributes:
+        scope: ``"scom"`` when SCOM's import would reject the MP, ``"house"`` for our own
+            rules (display quality, the DA shape we generate).
+        rule: a short rule id such as ``"order"`` or ``"dangling-ref"``.
+        element: where, as a readable path with IDs (and the line when known).
+        message: what is wrong and what is expected.
+    """
+
+    scope: str
+    rule: str
+    element: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.rule} at {self.element}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One ``Manifest/References/Reference``."""
+
+    alias: str
+    mp_id: str
+    version: str
+    element: etree._Element
+
+
+@dataclass
+class MpIndex:
+    """Facts about one document, gathered in one walk; read by every rule module."""
+
+    root: etree._Element
+    mp_id: str | None = None
+    manifest: etree._Element | None = None
+    references: list[Reference] = field(default_factory=list)
+    #: every MP element (an element of a collection), in document order
+    defined: list[etree._Element] = field(default_factory=list)
+    #: ID → first element defining it
+    elements: dict[str, etree._Element] = field(default_factory=dict)
+    by_tag: dict[str, list[etree._Element]] = field(default_factory=dict)
+    folder_items: list[etree._Element] = field(default_factory=list)
+    language_packs: list[etree._Element] = field(default_factory=list)
+    #: aliases used anywhere (``Alias!X``)
+    used_aliases: set[str] = field(default_factory=set)
+    #: local names referred to (reference attributes, ``$MPElement[Name="X"]$`` tokens)
+    local_names: set[str] = field(default_factory=set)
+    #: (element, first element with the same ID)
+    duplicates: list[tuple[etree._Element, etree._Element]] = field(default_factory=list)
+    #: the containers MP elements sit in (``Discoveries``, ``ClassTypes``…)
+    collections: list[etree._Element] = field(default_factory=list)
+
+    def tagged(self, tag: str) -> list[etree._Element]:
+        """MP elements with this tag, in document order."""
+        return self.by_tag.get(tag, [])
+
+    def alias_targets(self) -> dict[str, str]:
+        """Alias → referenced MP ID (first declaration wins)."""
+        out: dict[str, str] = {}
+        for ref in self.references:
+            out.setdefault(ref.alias, ref.mp_id)
+        return out
+
+
+def parse_version(text: str | None) -> tuple[int, ...] | None:
+    """``"1.0.0.7"`` → ``(1, 0, 0, 7)``; None unless exactly four parts of ≤ 10 digits."""
+    if text is None or not _VERSION.fullmatch(text):
+        return None
+    return tuple(int(part) for part in text.split("."))
+
+
+def children(el: etree._Element) -> Iterator[etree._Element]:
+    """Child elements, skipping comments and processing instructions."""
+    for child in el:
+        if isinstance(child.tag, str):
+            yield child
+
+
+def child(el: etree._Element, tag: str) -> etree._Element | None:
+    """The first child element with this tag (a C-level search, unlike ``find``)."""
+    for c in el.iterchildren(tag):
+        return c
+    return None
+
+
+def child_text(el: etree._Element, tag: str) -> str | None:
+    """Stripped text of the first child with this tag (None when absent)."""
+    c = child(el, tag)
+    return None if c is None else (c.text or "").strip()
+
+
+def token_names(text: str) -> list[str]:
+    """Names inside ``$…[Name="…"]$`` / ``[Type="…"]`` tokens of a text."""
+    return [m.group(1) if m.group(1) is not None else m.group(2) for m in _TOKEN.finditer(text)]
+
+
+def where(el: etree._Element) -> str:
+    """A readable location: ``ManagementPack/…/ClassType[@ID='X'] (line 12)``."""
+    parts = []
+    for node in [el, *el.iterancestors()]:
+        label = str(node.tag)
+        for key in _KEY_ATTRS:
+            value = node.get(key)
+            if value is not None:
+                label += f"[@{key}='{value}']"
+                break
+        parts.append(label)
+    path = "/".join(reversed(parts))
+    return path if el.sourceline is None else f"{path} (line {el.sourceline})"
+
+
+def index_document(root: etree._Element, *, scan_uses: bool = True) -> MpIndex:
+    """Gather the facts every rule needs (see the module docstring).
+
+    Args:
+        root: the ``ManagementPack`` element.
+        scan_uses: also make the pass over every element for alias uses and local
+            references; the upgrade check only needs the manifest and the types.
+    """
+    index = MpIndex(root=root)
+    for section in children(root):
+        tag = section.tag
+        if tag == "Manifest":
+            _index_manifest(index, section)
+        elif tag == "LanguagePacks":
+            index.language_packs.extend(c for c in children(section) if c.tag == "LanguagePack")
+        elif tag in _ELEMENT_DEPTH:
+            _index_elements(index, section, _ELEMENT_DEPTH[tag])
+    if scan_uses:
+        _scan_uses(index)
+    return index
+
+
+def _index_manifest(index: MpIndex, manifest: etree._Element) -> None:
+    if index.manifest is not None:
+        return
+    index.manifest = manifest
+    identity = child(manifest, "Identity")
+    if identity is not None:
+        index.mp_id = child_text(identity, "ID")
+    references = child(manifest, "References")
+    if references is None:
+        return
+    for ref in children(references):
+        if ref.tag == "Reference":
+            index.references.append(Reference(
+                ref.get("Alias", ""), child_text(ref, "ID") or "", child_text(ref, "Version") or "", ref))
+
+
+def _index_elements(index: MpIndex, container: etree._Element, depth: int) -> None:
+    if depth > 1:
+        for el in container.iterchildren(etree.Element):
+            if el.tag == "FolderItems":
+                index.folder_items.extend(el.iterchildren("FolderItem"))
+            else:
+                _index_elements(index, el, depth if el.tag == "EntityTypes" else depth - 1)
+        return
+    index.collections.append(container)
+    elements, by_tag = index.elements, index.by_tag
+    for el in container.iterchildren(etree.Element):
+        index.defined.append(el)
+        by_tag.setdefault(el.tag, []).append(el)
+        el_id = el.get("ID")
+        if el_id is not None:
+            first = elements.setdefault(el_id, el)
+            if first is not el:
+                index.duplicates.append((el, first))
+
+
+def _raw_uses(root: etree._Element) -> Iterator[tuple[etree._Element, str, str]]:
+    """Every reference-like string, classified as far as it is cheap to do.
+
+    Yields ``(element, kind, value)``: kind ``"alias"`` (value = alias), a reference
+    attribute's name (value = local name), or ``""`` for a text that may hold
+    ``$…[Name="…"]$`` tokens (value = the text; see :func:`token_names`).
+
+    The manifest and display text are skipped (a Name like "Hello!World" is no alias use);
+    from the language packs only DisplayString / KnowledgeArticle ``ElementID`` count.
+    """
+    for section in children(root):
+        if section.tag == "Manifest":
+            continue
+        if section.tag == "LanguagePacks":
+            for el in section.iter("DisplayString", "KnowledgeArticle"):
+                element_id = el.get("ElementID")
+                if element_id is not None:
+                    yield el, *_classify("ElementID", element_id)
+            continue
+        for el in section.iter(etree.Element):
+            text = el.text
+            if text is not None and ("$" in text or "!" in text):
+                kind, value = _classify("", text)
+                if kind is not None:
+                    yield el, kind, value
+            for name, value in el.items():
+                if name in REF_ATTRS or "!" in value or "$" in value:
+                    kind, value = _classify(name, value)
+                    if kind is not None:
+                        yield el, kind, value
+
+
+def _classify(attr: str, value: str) -> tuple[str | None, str]:
+    """(kind, value) for one string as :func:`_raw_uses` yields it; kind None: no use."""
+    if attr in REF_ATTRS:
+        alias, bang, _ = value.partition("!")
+        if bang:
+            return "alias", alias
+        return (attr if value and "$" not in value else None), value
+    m = _ALIAS_USE.fullmatch(value)
+    if m is not None:
+        return "alias", m.group(1)
+    return ("" if "$" in value else None), value
+
+
+def _token_uses(text: str) -> Iterator[tuple[str, str]]:
+    """(``"alias"``, A) or (``"$token"``, X) for each ``$…[Name="A!X" or "X"]…$`` token."""
+    for name in token_names(text):
+        alias, bang, _ = name.partition("!")
+        if bang:
+            yield "alias", alias
+        elif name:
+            yield "$token", name
+
+
+def _scan_uses(index: MpIndex) -> None:
+    """The one pass over every element: which aliases and local names are used.
+
+    Token texts are matched in one regex call over their concatenation (a token never
+    spans a newline), which keeps a 10,000-component MP fast. Where a name is used is
+    only looked up when something is wrong (:func:`locate_uses`).
+    """
+    token_texts = []
+    used, local = index.used_aliases, index.local_names
+    for _, kind, value in _raw_uses(index.root):
+        if kind == "alias":
+            used.add(value)
+        elif kind:
+            local.add(value)
+        else:
+            token_texts.append(value)
+    for kind, name in _token_uses("\n".join(token_texts)):
+        (used if kind == "alias" else local).add(name)
+
+
+def locate_uses(index: MpIndex, aliases: set[str], names: set[str]) -> Iterator[tuple[etree._Element, str, str]]:
+    """Every use of the given aliases / local names: (element, kind, alias or name).
+
+    ``kind`` is ``"alias"``, the reference attribute's name, or ``"$token"``.
+    """
+    for el, kind, value in _raw_uses(index.root):
+        for kind_, name in _token_uses(value) if not kind else ((kind, value),):
+            if name in (aliases if kind_ == "alias" else names):
+                yield el, kind_, name

@@ -1,0 +1,333 @@
+"""One server's graph as an importable SCOM Distributed Application management pack.
+
+Model (guide §3/§4; boxes and arrows are decided in :mod:`servicemap_sync.mp.diagram`):
+
+* ``M.Service``: the Distributed Application, a concrete singleton on
+  ``SD!…ServiceDesigner.GenericService``; as a ``System.Service`` it appears in SCOM's own
+  *Distributed Applications* view, where its diagram opens. There is **no Folder and no View**:
+  one folder per server at the root of the Monitoring pane is what users do not want, and a
+  view outside any folder shows nowhere.
+* One concrete singleton class per box on ``SD!…ServiceComponentGroup``.
+* Fixed relationship types (in the template): DA contains component, component contains
+  Windows computer, component contains UNIX/Linux computer (all ``System.Containment``).
+* **Arrows: one** ``System.Reference`` **relationship type per arrow** (source box class →
+  target box class), because the diagram can only name an arrow by its relationship type,
+  and a single shared type could not carry "w3wp on web01 → sqlservr on sql01 :1433". Its
+  instance is created by the source box's GroupPopulator discovery (MembershipRule with
+  MonitoringClass = target box class, RelationshipClass = that arrow type), as the designer does.
+* Membership by GroupPopulator discoveries with ``Expression`` on ``PrincipalName`` — never
+  GUIDs: the DA discovery adds every active box; each box with a member or outgoing arrows
+  has one discovery for both.
+* Health: DependencyMonitors (availability, WorstOf, MemberUnAvailable = Error) DA → boxes
+  (template) and box → member computer, so the diagram shows colour.
+
+The fixed parts come from ``mp_templates/distributed_application.xml`` (parsed once, deep-copied
+per render); everything per server is added with ``etree.SubElement`` and ``.text``/``.set``, so
+lxml escapes all user data. Sections are sorted by ID and nothing time-dependent is written:
+same graph and version → same bytes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.resources
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
+
+import networkx as nx
+from lxml import etree
+
+from servicemap_sync.errors import RenderError, ValidationError
+from servicemap_sync.mp.diagram import Arrow, Component, Diagram, build_diagram
+from servicemap_sync.mp.retire import PARSER, Retired, parse_previous, retire
+from servicemap_sync.mp.validate import HOUSE, Problem, check_upgrade, validate_document
+from servicemap_sync.mp.mp_index import where
+
+__all__ = ["RenderedMP", "TEMPLATE", "render_management_pack"]
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE = "distributed_application.xml"
+"""The skeleton in the ``servicemap_sync.mp_templates`` package."""
+
+_TOKEN = "${MP}"
+_VERSION = re.compile(r"\d{1,10}(?:\.\d{1,10}){3}")
+_XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
+_COMPONENT_BASE = "SD!Microsoft.SystemCenter.ServiceDesigner.ServiceComponentGroup"
+_AVAILABILITY = "Health!System.Health.AvailabilityState"
+_COMPUTERS = {"Windows": "Windows!Microsoft.Windows.Computer", "Unix": "Unix!Microsoft.Unix.Computer"}
+_COMPUTER_NAMES = {"Windows": "Windows computer", "Unix": "UNIX/Linux computer"}
+_RETIRED_DESCRIPTION = (
+    "No longer in the Service Map data. Kept, outside the Distributed Application, only so that "
+    "SCOM accepts this version as an upgrade of the previous one."
+)
+
+
+@dataclass(frozen=True)
+class RenderedMP:
+    """A rendered, validated management pack and what it shows.
+
+    ``content_hash`` is the SHA-256 of the XML without the identity version, so the same
+    content hashes the same whatever version it was stamped with. ``components`` maps each
+    active box's class ID to its label; ``arrows`` holds ``(from class ID, to class ID, port
+    label)`` with the port label ``":1433"`` (``""`` if Service Map gave none); ``retired``
+    holds the component class IDs kept only for upgrade safety.
+    """
+
+    mp_id: str
+    filename: str
+    xml: bytes
+    content_hash: str
+    components: dict[str, str]
+    arrows: frozenset[tuple[str, str, str]]
+    retired: frozenset[str]
+
+
+def render_management_pack(
+    graph: nx.MultiDiGraph, *, mp_id_prefix: str, version: str, previous: bytes | None = None
+) -> RenderedMP:
+    """Render and validate the Distributed Application MP of one server's graph.
+
+    Args:
+        graph: from :func:`servicemap_sync.graph.build_graph`.
+        mp_id_prefix: first part(s) of the MP ID, e.g. ``ServiceMapSync``.
+        version: ``a.b.c.d``; the caller makes it increase between publications.
+        previous: the last published XML of this MP; its public types that the graph no
+            longer has are carried forward, retired (:mod:`servicemap_sync.mp.retire`).
+
+    Returns:
+        The :class:`RenderedMP`, named ``<MP ID>.xml``.
+
+    Raises:
+        RenderError: bad version or prefix, unusable previous MP, IDs not unique.
+        ValidationError: the document breaks SCOM's or our rules, or is no upgrade of ``previous``.
+    """
+    if not _VERSION.fullmatch(version):
+        raise RenderError(f"version {version!r} is not four numbers a.b.c.d of at most 10 digits")
+    diagram = build_diagram(graph, mp_id_prefix=mp_id_prefix)
+    mp_id = diagram.mp_id
+    filename = f"{mp_id}.xml"
+    root = _skeleton(mp_id, version)
+    doc = _Document(root, mp_id)
+    doc.add_diagram(diagram)
+
+    old: etree._Element | None = None
+    retired_ids: frozenset[str] = frozenset()
+    retired_elements: tuple[etree._Element, ...] = ()
+    if previous is not None:
+        old = parse_previous(previous, mp_id)
+        retired = retire(old, doc.type_ids())
+        doc.add_retired(retired)
+        retired_ids = retired.class_ids
+        retired_elements = retired.classes
+    doc.finish()
+
+    problems = _without_retirement(validate_document(root, filename=filename, house_rules=True), retired_elements)
+    if old is not None:
+        problems.extend(check_upgrade(old, root))
+    if problems:
+        shown = "; ".join(f"{p.element}: {p.message}" for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ValidationError(f"{mp_id}: {len(problems)} problem(s): {shown}{more}", problems)
+
+    xml = _XML_DECLARATION + etree.tostring(root, encoding="utf-8", pretty_print=True)
+    start = xml.index(b"<Version>")
+    end = xml.index(b"</Version>", start) + len(b"</Version>")
+    logger.info(
+        "%s: %d components, %d arrows, %d retired types",
+        mp_id, len(diagram.components), len(diagram.arrows), len(retired_ids),
+    )
+    return RenderedMP(
+        mp_id=mp_id,
+        filename=filename,
+        xml=xml,
+        content_hash=hashlib.sha256(xml[:start] + xml[end:]).hexdigest(),
+        components={c.id: c.label for c in diagram.components},
+        arrows=frozenset((a.source, a.target, a.port) for a in diagram.arrows),
+        retired=retired_ids,
+    )
+
+
+def _without_retirement(problems: list[Problem], retired: tuple[etree._Element, ...]) -> list[Problem]:
+    """Drop the house ``da-shape`` findings that retirement causes on purpose.
+
+    The house rules want every component class in the DA; a retired one is deliberately out
+    of it. Only findings located exactly at a retired class element are dropped.
+    """
+    if not retired:
+        return problems
+    at_retired = {where(element) for element in retired}
+    return [p for p in problems if not (p.scope == HOUSE and p.rule == "da-shape" and p.element in at_retired)]
+
+
+@lru_cache(maxsize=1)
+def _template() -> etree._Element:
+    """The parsed skeleton, once per process (callers deep-copy it)."""
+    data = importlib.resources.files("servicemap_sync.mp_templates").joinpath(TEMPLATE).read_bytes()
+    return etree.fromstring(data, PARSER)
+
+
+def _skeleton(mp_id: str, version: str) -> etree._Element:
+    """A fresh copy of the template with the MP ID and version filled in."""
+    root = copy.deepcopy(_template())
+    for element in root.iter():
+        if element.text and _TOKEN in element.text:
+            element.text = element.text.replace(_TOKEN, mp_id)
+        for name, value in element.attrib.items():
+            if _TOKEN in value:
+                element.set(name, value.replace(_TOKEN, mp_id))
+    root.find("Manifest/Identity/Version").text = version
+    return root
+
+
+def _ref(element_id: str) -> str:
+    return f'$MPElement[Name="{element_id}"]$'
+
+
+class _Document:
+    """Per-server elements of one MP tree, created detached and put in ID order by :meth:`finish`.
+
+    Each element is created once with its sort key beside it; sorting those pairs in Python
+    and appending once is much cheaper than sorting the lxml children afterwards.
+    """
+
+    def __init__(self, root: etree._Element, mp_id: str) -> None:
+        self.mp_id = mp_id
+        self.classes = root.find("TypeDefinitions/EntityTypes/ClassTypes")
+        self.relationships = root.find("TypeDefinitions/EntityTypes/RelationshipTypes")
+        self.discoveries = root.find("Monitoring/Discoveries")
+        self.monitors = root.find("Monitoring/Monitors")
+        self.strings = root.find("LanguagePacks/LanguagePack/DisplayStrings")
+        self.service_rules = self.discoveries.find("Discovery/DataSource/MembershipRules")
+        self.contains = _ref(f"{mp_id}.ServiceContainsComponent")
+        self.member_rel = {os: f"{mp_id}.ComponentContains{os}Computer" for os in _COMPUTERS}
+        self._pending: dict[str, list[tuple[str, etree._Element]]] = {
+            name: [] for name in ("classes", "relationships", "discoveries", "monitors", "strings")
+        }
+
+    def type_ids(self) -> set[str]:
+        """IDs of every ClassType and RelationshipType rendered so far."""
+        found = {e.get("ID") for container in (self.classes, self.relationships) for e in container}
+        found.update(key for section in ("classes", "relationships") for key, _el in self._pending[section])
+        return found
+
+    def _new(self, section: str, key: str, tag: str, attrib: dict[str, str]) -> etree._Element:
+        element = etree.Element(tag, attrib)
+        self._pending[section].append((key, element))
+        return element
+
+    def add_diagram(self, diagram: Diagram) -> None:
+        self.display(
+            self.mp_id,
+            f"Service Map: {diagram.server}",
+            f"Distributed Application of {diagram.server} and its dependencies, generated by "
+            "servicemap-sync from Azure Service Map. Regenerated on every sync: do not edit.",
+        )
+        self.display(
+            diagram.service_id,
+            f"{diagram.server} (Service Map)",
+            f"{diagram.server}, its processes, the machines they talk to and their clients, from Service Map.",
+        )
+        outgoing: dict[str, list[Arrow]] = {}
+        for arrow in diagram.arrows:
+            outgoing.setdefault(arrow.source, []).append(arrow)
+            self.add_arrow(arrow)
+        for component in diagram.components:
+            self.add_component(component, outgoing.get(component.id, []))
+
+    def add_component(self, component: Component, arrows: list[Arrow]) -> None:
+        self._new("classes", component.id, "ClassType", {
+            "ID": component.id, "Accessibility": "Public", "Abstract": "false", "Base": _COMPONENT_BASE,
+            "Hosted": "false", "Singleton": "true", "Extension": "false",
+        })
+        self.display(component.id, component.label, component.description)
+        rule = etree.SubElement(self.service_rules, "MembershipRule")
+        etree.SubElement(rule, "MonitoringClass").text = _ref(component.id)
+        etree.SubElement(rule, "RelationshipClass").text = self.contains
+
+        member = component.member
+        systems = [os for os, wanted in (("Windows", member and member.windows), ("Unix", member and member.unix)) if wanted]
+        if not systems and not arrows:
+            return
+        discovery_id = f"{component.id}.Discovery"
+        discovery = self._new("discoveries", discovery_id, "Discovery", {
+            "ID": discovery_id, "Enabled": "true", "Target": component.id, "ConfirmDelivery": "false",
+            "Remotable": "true", "Priority": "Normal",
+        })
+        etree.SubElement(discovery, "Category").text = "Discovery"
+        types = etree.SubElement(discovery, "DiscoveryTypes")
+        source = etree.SubElement(
+            discovery, "DataSource", {"ID": "GroupPopulator", "TypeID": "SC!Microsoft.SystemCenter.GroupPopulator"}
+        )
+        etree.SubElement(source, "RuleId").text = "$MPElement$"
+        etree.SubElement(source, "GroupInstanceId").text = "$Target/Id$"
+        rules = etree.SubElement(source, "MembershipRules")
+        for os in systems:
+            etree.SubElement(types, "DiscoveryRelationship", {"TypeID": self.member_rel[os]})
+            self.add_member_rule(rules, os, member.principal_name)
+            self.add_rollup(component, os)
+        for arrow in arrows:
+            etree.SubElement(types, "DiscoveryRelationship", {"TypeID": arrow.id})
+            rule = etree.SubElement(rules, "MembershipRule")
+            etree.SubElement(rule, "MonitoringClass").text = _ref(arrow.target)
+            etree.SubElement(rule, "RelationshipClass").text = _ref(arrow.id)
+        self.display(discovery_id, f"Service Map members and arrows of {component.label}")
+
+    def add_member_rule(self, rules: etree._Element, os: str, principal_name: str) -> None:
+        rule = etree.SubElement(rules, "MembershipRule")
+        etree.SubElement(rule, "MonitoringClass").text = _ref(_COMPUTERS[os])
+        etree.SubElement(rule, "RelationshipClass").text = _ref(self.member_rel[os])
+        simple = etree.SubElement(etree.SubElement(rule, "Expression"), "SimpleExpression")
+        prop = etree.SubElement(etree.SubElement(simple, "ValueExpression"), "Property")
+        prop.text = f'$MPElement[Name="{_COMPUTERS[os]}"]/PrincipalName$'
+        etree.SubElement(simple, "Operator").text = "Equal"
+        etree.SubElement(etree.SubElement(simple, "ValueExpression"), "Value").text = principal_name
+
+    def add_rollup(self, component: Component, os: str) -> None:
+        monitor_id = f"{component.id}.{os}Rollup"
+        monitor = self._new("monitors", monitor_id, "DependencyMonitor", {
+            "ID": monitor_id, "Accessibility": "Public", "Enabled": "true", "Target": component.id,
+            "ParentMonitorID": _AVAILABILITY, "Remotable": "true", "Priority": "Normal",
+            "RelationshipType": self.member_rel[os], "MemberMonitor": _AVAILABILITY,
+        })
+        etree.SubElement(monitor, "Category").text = "AvailabilityHealth"
+        etree.SubElement(monitor, "Algorithm").text = "WorstOf"
+        etree.SubElement(monitor, "MemberUnAvailable").text = "Error"
+        self.display(monitor_id, f"{component.label}: {_COMPUTER_NAMES[os]} availability")
+
+    def add_arrow(self, arrow: Arrow) -> None:
+        rel = self._new("relationships", arrow.id, "RelationshipType", {
+            "ID": arrow.id, "Accessibility": "Public", "Abstract": "false", "Base": "System!System.Reference",
+        })
+        etree.SubElement(rel, "Source", {"ID": "From", "Type": arrow.source})
+        etree.SubElement(rel, "Target", {"ID": "To", "Type": arrow.target})
+        self.display(arrow.id, arrow.label)
+
+    def add_retired(self, retired: Retired) -> None:
+        self._pending["classes"].extend((el.get("ID"), el) for el in retired.classes)
+        self._pending["relationships"].extend((el.get("ID"), el) for el in retired.relationships)
+        for element_id in sorted(retired.names):
+            self.display(element_id, retired.names[element_id], _RETIRED_DESCRIPTION)
+
+    def display(self, element_id: str, name: str, description: str | None = None) -> None:
+        string = self._new("strings", element_id, "DisplayString", {"ElementID": element_id})
+        etree.SubElement(string, "Name").text = name
+        if description:
+            etree.SubElement(string, "Description").text = description
+
+    def finish(self) -> None:
+        """Put every section in ID order, template elements included."""
+        for section, attr in (
+            ("classes", "ID"), ("relationships", "ID"), ("discoveries", "ID"), ("monitors", "ID"),
+            ("strings", "ElementID"),
+        ):
+            container = getattr(self, section)
+            items = [(e.get(attr), e) for e in container]
+            items.extend(self._pending[section])
+            items.sort(key=itemgetter(0))
+            container.extend([element for _key, element in items])
+            self._pending[section] = []

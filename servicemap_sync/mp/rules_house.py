@@ -1,0 +1,178 @@
+"""Our own rules (scope ``"house"``): display quality and the DA shape we generate.
+
+SCOM imports an MP that breaks these; the result is just worse (raw IDs in the console,
+a Distributed Application whose groups show "not monitored").
+
+``display-string``
+    The ENU LanguagePack has a DisplayString (without ``SubElementID``) for the MP ID
+    and for every MP element that has an ID — classes, relationships, discoveries,
+    rules, monitors, overrides, views, folders, module types, string resources… An MP
+    without an ENU pack gets one problem instead of one per element.
+
+``da-shape`` — only for an MP that declares a class based on
+``*!Microsoft.SystemCenter.ServiceDesigner.GenericService`` (i.e. ours; any alias):
+
+1. exactly one such class (the DA), concrete (``Abstract="false"``) and
+   ``Singleton="true"``;
+2. every class based on ``*!…ServiceDesigner.ServiceComponentGroup`` (a component) is
+   concrete and singleton, and is a member of the DA: a ``MembershipRule`` of a
+   ``*!Microsoft.SystemCenter.GroupPopulator`` discovery targeting the DA names it as
+   ``MonitoringClass`` with a ``RelationshipClass`` that is a containment relationship
+   (base ``*!System.Containment``) whose Source is the DA class;
+3. a discovery targeting a component is a GroupPopulator; a component that is the
+   Source (by its own ID) of a containment relationship has such a discovery
+   ("a component class with members");
+4. health rolls up: with components present, a DependencyMonitor targets the DA over
+   one of the DA's containment relationships; for each relationship a component's
+   GroupPopulator uses, a DependencyMonitor targets that component over it;
+5. no Folder directly under the Monitoring root
+   (``Alias!Microsoft.SystemCenter.Monitoring.ViewFolder.Root`` where the alias is
+   ``SC`` or references ``Microsoft.SystemCenter.Library``): the DA belongs in SCOM's
+   own Distributed Applications view, not in a folder per server at the root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from servicemap_sync.mp.mp_index import HOUSE, Emit, MpIndex, child, token_names
+
+_GENERIC_SERVICE = "Microsoft.SystemCenter.ServiceDesigner.GenericService"
+_COMPONENT_GROUP = "Microsoft.SystemCenter.ServiceDesigner.ServiceComponentGroup"
+_POPULATOR = "Microsoft.SystemCenter.GroupPopulator"
+_CONTAINMENT = "System.Containment"
+_ROOT_FOLDER = "Microsoft.SystemCenter.Monitoring.ViewFolder.Root"
+_SC_LIBRARY = "Microsoft.SystemCenter.Library"
+
+
+def check(index: MpIndex, emit: Emit) -> None:
+    """Run the house rules on an indexed document."""
+    _check_display_strings(index, emit)
+    _check_da_shape(index, emit)
+
+
+_NAMED = etree.XPath("DisplayStrings/DisplayString[not(@SubElementID)]/@ElementID", smart_strings=False)
+
+
+def _check_display_strings(index: MpIndex, emit: Emit) -> None:
+    enu = next((p for p in index.language_packs if p.get("ID") == "ENU"), None)
+    if enu is None:
+        emit(HOUSE, "display-string", index.root,
+             "no ENU LanguagePack: the console shows raw IDs; add a DisplayString per element")
+        return
+    named = set(_NAMED(enu))
+    identity = None if index.manifest is None else child(index.manifest, "Identity")
+    if index.mp_id is not None and index.mp_id not in named and identity is not None:
+        emit(HOUSE, "display-string", identity,
+             f"no ENU DisplayString for the MP '{index.mp_id}' (its name in the console)")
+    for el_id in index.elements.keys() - named:
+        emit(HOUSE, "display-string", index.elements[el_id], f"no ENU DisplayString for '{el_id}'")
+
+
+def _remote(value: str | None, name: str) -> bool:
+    """True for ``AnyAlias!name``."""
+    return value is not None and value.partition("!")[2] == name
+
+
+def _is_concrete_singleton(el: etree._Element) -> bool:
+    return el.get("Abstract") == "false" and el.get("Singleton") == "true"
+
+
+def _end_type(rel: etree._Element, tag: str) -> str | None:
+    end = child(rel, tag)
+    return None if end is None else end.get("Type", (end.text or "").strip())
+
+
+@dataclass(frozen=True)
+class _Populator:
+    """A discovery, and the (MonitoringClass, RelationshipClass) names of its GroupPopulator."""
+
+    discovery: etree._Element
+    is_populator: bool
+    rules: tuple[tuple[str, str], ...]
+
+
+def _populator(discovery: etree._Element) -> _Populator:
+    source = child(discovery, "DataSource")
+    if source is None or not _remote(source.get("TypeID"), _POPULATOR):
+        return _Populator(discovery, False, ())
+    rules = []
+    for rules_el in source.iterchildren("MembershipRules"):
+        for rule in rules_el.iterchildren("MembershipRule"):
+            monitoring = token_names(_text(child(rule, "MonitoringClass")))
+            relationship = token_names(_text(child(rule, "RelationshipClass")))
+            if monitoring and relationship:
+                rules.append((monitoring[0], relationship[0]))
+    return _Populator(discovery, True, tuple(rules))
+
+
+def _text(el: etree._Element | None) -> str:
+    return "" if el is None else el.text or ""
+
+
+def _check_da_shape(index: MpIndex, emit: Emit) -> None:
+    classes = index.tagged("ClassType")
+    services = [c for c in classes if _remote(c.get("Base"), _GENERIC_SERVICE)]
+    if not services:
+        return
+    da, da_id = services[0], services[0].get("ID", "")
+    for extra in services[1:]:
+        emit(HOUSE, "da-shape", extra, f"only one class may be based on GenericService; the DA is '{da_id}'")
+    if not _is_concrete_singleton(da):
+        emit(HOUSE, "da-shape", da, "the DA class must be concrete (Abstract='false') and Singleton='true'")
+    components = {c.get("ID", ""): c for c in classes if _remote(c.get("Base"), _COMPONENT_GROUP)}
+    for comp in components.values():
+        if not _is_concrete_singleton(comp):
+            emit(HOUSE, "da-shape", comp, "a component class must be concrete (Abstract='false') "
+                                          "and Singleton='true'")
+
+    containments = [r for r in index.tagged("RelationshipType") if _remote(r.get("Base"), _CONTAINMENT)]
+    da_rels = {r.get("ID") for r in containments if _end_type(r, "Source") == da_id}
+    by_target: dict[str, list[_Populator]] = {}
+    for discovery in index.tagged("Discovery"):
+        by_target.setdefault(discovery.get("Target", ""), []).append(_populator(discovery))
+    rollups = {(m.get("Target"), m.get("RelationshipType")) for m in index.tagged("DependencyMonitor")}
+
+    da_members = {mc for p in by_target.get(da_id, []) if p.is_populator for mc, rc in p.rules if rc in da_rels}
+    for comp_id, comp in components.items():
+        if comp_id not in da_members:
+            emit(HOUSE, "da-shape", comp, f"not a member of the DA: the GroupPopulator discovery targeting "
+                                          f"'{da_id}' needs a MembershipRule with this class and a "
+                                          "containment relationship whose Source is the DA")
+    if components and not any((da_id, rel) in rollups for rel in da_rels):
+        emit(HOUSE, "da-shape", da, "no DependencyMonitor rolls component health up to the DA "
+                                    "(Target = the DA, RelationshipType = its containment relationship)")
+    _check_components(components, containments, by_target, rollups, emit)
+    _check_folders(index, emit)
+
+
+def _check_components(components: dict[str, etree._Element], containments: list[etree._Element],
+                      by_target: dict[str, list[_Populator]], rollups: set[tuple[str | None, str | None]],
+                      emit: Emit) -> None:
+    local_containment = {r.get("ID") for r in containments}
+    with_members = {_end_type(r, "Source") for r in containments}
+    for comp_id, comp in components.items():
+        populators = by_target.get(comp_id, [])
+        for p in populators:
+            if not p.is_populator:
+                emit(HOUSE, "da-shape", p.discovery, f"a discovery targeting component '{comp_id}' must "
+                                                     "use the GroupPopulator data source")
+        member_rels = sorted({rc for p in populators for _, rc in p.rules if rc in local_containment})
+        if comp_id in with_members and not any(p.is_populator for p in populators):
+            emit(HOUSE, "da-shape", comp, "a containment relationship starts at this component but no "
+                                          "GroupPopulator discovery populates it")
+        for rel in member_rels:
+            if (comp_id, rel) not in rollups:
+                emit(HOUSE, "da-shape", comp, f"no DependencyMonitor rolls member health up over '{rel}' "
+                                              "(Target = this component)")
+
+
+def _check_folders(index: MpIndex, emit: Emit) -> None:
+    targets = index.alias_targets()
+    for folder in index.tagged("Folder"):
+        alias, _, name = (folder.get("ParentFolder") or "").partition("!")
+        if name == _ROOT_FOLDER and (alias == "SC" or targets.get(alias) == _SC_LIBRARY):
+            emit(HOUSE, "da-shape", folder, "no folder at the Monitoring root: the DA shows in SCOM's "
+                                            "Distributed Applications view")

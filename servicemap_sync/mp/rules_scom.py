@@ -1,0 +1,178 @@
+"""The rules SCOM's import enforces, emulated (SCOM's XSD is not public).
+
+Sources: ``shared/docs/scom-management-packs.md`` §1, §2, §7 and the "Management Pack
+Schema Reference" pages it cites. Scope ``"scom"`` means "import would reject this".
+Where a house rule tightens a SCOM rule on the very same attribute, it is checked here
+too and reported with scope ``"house"``:
+
+* ``id-segment`` — every dot-separated ID segment starts with a letter (the XSD pattern
+  is unknown; the guide says be conservative). ``id-chars``/``id-length`` stay SCOM.
+* ``alias-unused`` — a declared reference nobody uses (harmless to SCOM).
+* ``bool-case`` — ``"1"``/``"0"``: valid ``xs:boolean`` values, but we write
+  ``true``/``false`` as VSAE does. Any other spelling (``True``) is a SCOM problem.
+* ``required-attr`` — ``ClassType`` ``Hosted``/``Singleton`` (the schema reference gives
+  them a default of false) and the root's ``SchemaVersion="2.0"``/``ContentReadable``.
+
+The schema tables (content models, required attributes, attribute values) and the
+checks they drive live in ``schema``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePath
+
+from lxml import etree
+
+from servicemap_sync.mp import schema
+from servicemap_sync.mp.mp_index import (
+    HOUSE, SCOM, Emit, MpIndex, child, child_text, locate_uses, parse_version, where,
+)
+
+_SCHEMA_VERSIONS = frozenset({"1.0", "1.1", "2.0"})
+_ID = re.compile(r"[A-Za-z0-9._]+")
+_HOUSE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
+_MAX_ID = 255
+
+
+def check(index: MpIndex, filename: str | None, emit: Emit) -> None:
+    """Run every SCOM rule (and the house refinements above) on an indexed document."""
+    schema.check_structure(index, emit)
+    _check_ids(index, emit)
+    _check_manifest(index, filename, emit)
+    _check_uses(index, emit)
+    _check_attributes(index, emit)
+    _check_relationships(index, emit)
+    _check_language_packs(index, emit)
+
+
+def _check_id(value: str, el: etree._Element, emit: Emit) -> None:
+    if _HOUSE_ID.fullmatch(value) and len(value) <= _MAX_ID:
+        return
+    if not _ID.fullmatch(value):
+        emit(SCOM, "id-chars", el, f"ID '{value}' may only use A-Z a-z 0-9 . _")
+    elif len(value) > _MAX_ID:
+        emit(SCOM, "id-length", el, f"ID is {len(value)} characters; it must be shorter than 256")
+    if not _HOUSE_ID.fullmatch(value):
+        emit(HOUSE, "id-segment", el, f"ID '{value}': every dot-separated segment must start with a letter")
+
+
+def _identity(index: MpIndex) -> etree._Element | None:
+    return None if index.manifest is None else child(index.manifest, "Identity")
+
+
+def _check_ids(index: MpIndex, emit: Emit) -> None:
+    identity = _identity(index)
+    if index.mp_id is not None and identity is not None:
+        _check_id(index.mp_id, identity, emit)
+        clash = index.elements.get(index.mp_id)
+        if clash is not None:
+            emit(SCOM, "duplicate-id", clash, f"ID '{index.mp_id}' is the MP's own ID")
+    for el_id, el in index.elements.items():
+        _check_id(el_id, el, emit)
+    for el, first in index.duplicates:
+        emit(SCOM, "duplicate-id", el, f"ID '{el.get('ID')}' is already used at {where(first)}")
+
+
+def _check_version(text: str | None, el: etree._Element, what: str, emit: Emit) -> None:
+    if parse_version(text) is None:
+        emit(SCOM, "version", el, f"{what} '{text}' must be four numbers of at most 10 digits (a.b.c.d)")
+
+
+def _check_manifest(index: MpIndex, filename: str | None, emit: Emit) -> None:
+    """Identity version, file name, and one alias per reference / one reference per MP."""
+    identity = _identity(index)
+    if identity is not None and child(identity, "Version") is not None:
+        _check_version(child_text(identity, "Version"), identity, "Version", emit)
+    if filename is not None and index.mp_id is not None and identity is not None:
+        _check_filename(index.mp_id, filename, identity, emit)
+    by_alias: dict[str, etree._Element] = {}
+    by_mp: dict[str, str] = {}
+    for ref in index.references:
+        _check_version(ref.version, ref.element, "Reference Version", emit)
+        if ref.alias in by_alias:
+            emit(SCOM, "alias-duplicate", ref.element, f"alias '{ref.alias}' is declared twice")
+            continue
+        by_alias[ref.alias] = ref.element
+        if ref.mp_id in by_mp:
+            emit(SCOM, "reference-duplicate", ref.element,
+                 f"'{ref.mp_id}' is already referenced as alias '{by_mp[ref.mp_id]}'; use one alias per MP")
+        else:
+            by_mp[ref.mp_id] = ref.alias
+        if ref.alias not in index.used_aliases:
+            emit(HOUSE, "alias-unused", ref.element, f"alias '{ref.alias}' is declared but never used")
+
+
+def _check_filename(mp_id: str, filename: str, identity: etree._Element, emit: Emit) -> None:
+    """``<MP ID>.xml``; ``.mp``/``.mpb`` are not checked; ``X.xml.template`` compares ``X``."""
+    name = PurePath(filename).name
+    lower = name.lower()
+    if lower.endswith((".mp", ".mpb")):
+        return
+    cut = len(name) - 4 if lower.endswith(".xml") else lower.rfind(".xml.")
+    if (name[:cut] if cut > 0 else None) != mp_id:
+        emit(SCOM, "filename", identity, f"file '{name}' must be named '{mp_id}.xml' (the MP ID)")
+
+
+def _check_uses(index: MpIndex, emit: Emit) -> None:
+    """Undeclared aliases and local names that this MP does not define."""
+    undeclared = index.used_aliases - {ref.alias for ref in index.references}
+    dangling = index.local_names - index.elements.keys() - {index.mp_id}
+    if not undeclared and not dangling:
+        return
+    alias_uses: dict[str, list[etree._Element]] = {}
+    for el, kind, name in locate_uses(index, undeclared, dangling):
+        if kind == "alias":
+            alias_uses.setdefault(name, []).append(el)
+        elif kind == "$token":
+            emit(SCOM, "mpelement-ref", el, f"$MPElement/$Target token names '{name}', which this MP does "
+                                            "not define (use Alias!ID for elements of other MPs)")
+        else:
+            emit(SCOM, "dangling-ref", el, f"{kind}='{name}' names no element defined in this MP "
+                                           "(use Alias!ID for elements of other MPs)")
+    for alias, uses in alias_uses.items():
+        emit(SCOM, "alias-undeclared", uses[0],
+             f"alias '{alias}' is used {len(uses)} time(s) but not declared in Manifest/References")
+
+
+def _check_attributes(index: MpIndex, emit: Emit) -> None:
+    """Required attributes, boolean spelling and enumerations (MP elements, root, packs…)."""
+    root = index.root
+    schema.check_attrs(root, emit)
+    version = root.get("SchemaVersion")
+    if version is not None and version not in _SCHEMA_VERSIONS:
+        emit(SCOM, "attr-value", root, f"SchemaVersion='{version}' must be one of 1.0, 1.1, 2.0")
+    elif version != "2.0" or root.get("ContentReadable") is None:
+        emit(HOUSE, "required-attr", root, 'write SchemaVersion="2.0" and ContentReadable="true"')
+    for el in [*index.defined, *index.folder_items, *index.language_packs,
+               *(ref.element for ref in index.references)]:
+        schema.check_attrs(el, emit)
+
+
+def _check_relationships(index: MpIndex, emit: Emit) -> None:
+    for rel in index.tagged("RelationshipType"):
+        if rel.get("Abstract") not in (None, "false"):
+            emit(SCOM, "relationship-abstract", rel, "a RelationshipType must have Abstract='false'")
+        for end_tag in ("Source", "Target"):
+            end = child(rel, end_tag)
+            if end is None:
+                continue
+            type_ref = end.get("Type", (end.text or "").strip())
+            if not type_ref:
+                emit(SCOM, "required-attr", end, f"<{end_tag}> needs the Type attribute (a class ID)")
+            elif "!" not in type_ref and type_ref not in index.elements:
+                emit(SCOM, "dangling-ref", end, f"Type='{type_ref}' names no element defined in this MP")
+
+
+def _check_language_packs(index: MpIndex, emit: Emit) -> None:
+    seen: set[str] = set()
+    defaults = 0
+    for pack in index.language_packs:
+        pack_id = pack.get("ID", "")
+        if pack_id in seen:
+            emit(SCOM, "language-duplicate", pack, f"LanguagePack '{pack_id}' is declared twice")
+        seen.add(pack_id)
+        if pack.get("IsDefault") == "true":
+            defaults += 1
+            if defaults > 1:
+                emit(SCOM, "language-default", pack, "only one LanguagePack may have IsDefault='true'")

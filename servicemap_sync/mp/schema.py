@@ -1,0 +1,189 @@
+"""What we know of SCOM's (non-public) MP schema, and the checks driven by it.
+
+The tables come from the guide (``shared/docs/scom-management-packs.md`` §1, §2, §7) and
+the "Management Pack Schema Reference" pages it cites: content models (child order,
+counts), required attributes, boolean and enumerated attribute values. Where the guide
+gives no order (inside ``Rule``, ``ClassType``, unknown monitor types…) nothing is
+checked rather than guessed.
+
+Speed: the containers that repeat once per component (``Discovery``,
+``DependencyMonitor``, ``MembershipRule``, ``DisplayString``) all have the same shape,
+so a shape (tag and child tags) found valid once is not checked again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from lxml import etree
+
+from servicemap_sync.mp.mp_index import HOUSE, SCOM, Emit, MpIndex, children
+
+_MANY = 1 << 30
+#: container tag → its children in schema order as (tag, min, max)
+CONTENT: dict[str, tuple[tuple[str, int, int], ...]] = {
+    "ManagementPack": (("Manifest", 1, 1), ("TypeDefinitions", 0, 1), ("Categories", 0, 1),
+                       ("Monitoring", 0, 1), ("ConfigurationGroups", 0, 1), ("Templates", 0, 1),
+                       ("PresentationTypes", 0, 1), ("Presentation", 0, 1), ("Reporting", 0, 1),
+                       ("LanguagePacks", 0, 1), ("Resources", 0, 1)),
+    "Manifest": (("Identity", 1, 1), ("Name", 1, 1), ("References", 1, 1)),
+    "Identity": (("ID", 1, 1), ("Version", 1, 1)),
+    "References": (("Reference", 0, _MANY),),
+    "Reference": (("ID", 1, 1), ("Version", 1, 1), ("PublicKeyToken", 1, 1)),
+    "TypeDefinitions": (("EntityTypes", 0, 1), ("DataTypes", 0, 1), ("SchemaTypes", 0, 1),
+                        ("SecureReferences", 0, 1), ("ModuleTypes", 0, 1), ("MonitorTypes", 0, 1)),
+    "EntityTypes": (("ClassTypes", 0, 1), ("RelationshipTypes", 0, 1)),
+    "ClassTypes": (("ClassType", 0, _MANY),),
+    "RelationshipTypes": (("RelationshipType", 0, _MANY),),
+    "ModuleTypes": (("DataSourceModuleType", 0, _MANY), ("ProbeActionModuleType", 0, _MANY),
+                    ("ConditionDetectionModuleType", 0, _MANY), ("WriteActionModuleType", 0, _MANY)),
+    "Monitoring": (("Discoveries", 0, 1), ("Rules", 0, 1), ("Tasks", 0, 1), ("Monitors", 0, 1),
+                   ("Diagnostics", 0, 1), ("Recoveries", 0, 1), ("Overrides", 0, 1)),
+    "Presentation": (("ConsoleTasks", 0, 1), ("Views", 0, 1), ("Folders", 0, 1), ("FolderItems", 0, 1),
+                     ("ImageReferences", 0, 1), ("StringResources", 0, 1)),
+    "Discovery": (("Category", 1, 1), ("DiscoveryTypes", 1, 1), ("DataSource", 1, 1)),
+    "DependencyMonitor": (("Category", 1, 1), ("AlertSettings", 0, 1), ("Algorithm", 1, 1),
+                          ("AlgorithmParameter", 0, 1), ("MemberInMaintenance", 0, 1),
+                          ("MemberUnAvailable", 0, 1)),
+    "MembershipRule": (("MonitoringClass", 1, 1), ("RelationshipClass", 1, 1), ("Expression", 0, 1),
+                       ("IncludeList", 0, 1), ("ExcludeList", 0, 1)),
+    "RelationshipType": (("Source", 1, 1), ("Target", 1, 1), ("Property", 0, _MANY)),
+    "LanguagePacks": (("LanguagePack", 0, _MANY),),
+    "DisplayStrings": (("DisplayString", 0, _MANY),),
+    "DisplayString": (("Name", 1, 1), ("Description", 0, 1)),
+}
+#: sections and collections (below the root) whose content model is checked when present
+_NESTED = frozenset({"TypeDefinitions", "EntityTypes", "ClassTypes", "RelationshipTypes", "ModuleTypes",
+                     "Monitoring", "Presentation"})
+
+REQUIRED = {
+    "ClassType": ("ID", "Accessibility", "Abstract", "Base"),
+    "RelationshipType": ("ID", "Accessibility", "Abstract", "Base"),
+    "Discovery": ("ID", "Target", "Enabled"),
+    "Rule": ("ID", "Target", "Enabled"),
+    "DependencyMonitor": ("ID", "Accessibility", "Enabled", "Target", "ParentMonitorID",
+                          "RelationshipType", "MemberMonitor"),
+    "View": ("ID", "Accessibility", "Enabled", "Target", "TypeID"),
+    "Folder": ("ID", "Accessibility", "ParentFolder"),
+    "FolderItem": ("ElementID", "Folder"),
+    "Reference": ("Alias",),
+    "LanguagePack": ("ID",),
+}
+_HOUSE_REQUIRED = {"ClassType": ("Hosted", "Singleton")}
+_BOOLEAN = ("true", "false")
+#: attribute → the values SCOM accepts (booleans: exactly lowercase; "1"/"0" is a house problem)
+_VALUES = {
+    **dict.fromkeys(("Abstract", "Hosted", "Singleton", "Extension", "Remotable", "ConfirmDelivery", "Visible",
+                     "Enforced", "IsDefault", "ContentReadable"), _BOOLEAN),
+    "Enabled": ("true", "false", "onEssentialMonitoring", "onStandardMonitoring", "onAdvancedMonitoring"),
+    "Accessibility": ("Public", "Internal"),
+}
+_MONITOR_VALUES = {
+    "Algorithm": ("WorstOf", "BestOf", "Percentage"),
+    "MemberInMaintenance": ("Uninitialized", "Success", "Warning", "Error"),
+    "MemberUnAvailable": ("Uninitialized", "Success", "Warning", "Error"),
+}
+
+
+def check_content(el: etree._Element, emit: Emit, valid: set[tuple[object, ...]] | None = None) -> None:
+    """Order, unknown children and counts of a container with a known content model.
+
+    Args:
+        el: the container; its tag must be a key of ``CONTENT``.
+        emit: where problems go.
+        valid: shapes ``(tag, child tags…)`` already found valid; a container with a
+            known shape is skipped (the per-component containers all look alike).
+    """
+    shape = (el.tag, *[c.tag for c in el])
+    if valid is not None and shape in valid:
+        return
+    spec = CONTENT[el.tag]
+    order = {t: i for i, (t, _, _) in enumerate(spec)}
+    counts = dict.fromkeys(order, 0)
+    last, last_tag, ok = -1, "", True
+    for c in children(el):
+        pos = order.get(c.tag)
+        if pos is None:
+            ok = False
+            emit(SCOM, "unknown-element", c, f"<{c.tag}> is not allowed in <{el.tag}>; expected {', '.join(order)}")
+            continue
+        counts[c.tag] += 1
+        if pos < last:
+            ok = False
+            emit(SCOM, "order", c, f"<{c.tag}> must come before <{last_tag}> in <{el.tag}> "
+                                   f"(order: {', '.join(order)})")
+        else:
+            last, last_tag = pos, c.tag
+    for t, low, high in spec:
+        if not low <= counts[t] <= high:
+            ok = False
+            emit(SCOM, "missing-element" if counts[t] < low else "order", el,
+                 f"<{el.tag}> needs a <{t}> child" if counts[t] < low
+                 else f"<{el.tag}> allows at most one <{t}>, found {counts[t]}")
+    if ok and valid is not None:
+        valid.add(shape)
+
+
+def _check_monitor_values(monitor: etree._Element, emit: Emit) -> None:
+    for t, values in _MONITOR_VALUES.items():
+        value = monitor.findtext(t)
+        if value is not None and value.strip() not in values:
+            emit(SCOM, "attr-value", monitor, f"{t} '{value.strip()}' must be one of {', '.join(values)}")
+
+
+def _singletons(index: MpIndex) -> Iterator[etree._Element]:
+    """Containers checked one by one: the skeleton, the manifest, types, language packs."""
+    root = index.root
+    yield root
+    stack = [s for s in children(root) if s.tag in _NESTED or s.tag == "LanguagePacks"]
+    while stack:
+        el = stack.pop()
+        yield el
+        stack.extend(c for c in children(el) if c.tag in _NESTED)
+    if index.manifest is not None:
+        yield index.manifest
+        yield from (part for part in children(index.manifest) if part.tag in ("Identity", "References"))
+    yield from (ref.element for ref in index.references)
+    yield from index.tagged("RelationshipType")
+    for pack in index.language_packs:
+        yield from pack.iterchildren("DisplayStrings")
+
+
+def check_structure(index: MpIndex, emit: Emit) -> None:
+    """Content models of every container whose order the guide gives."""
+    valid: set[tuple[object, ...]] = set()
+    for el in _singletons(index):
+        check_content(el, emit)
+    for tag in ("Discovery", "DependencyMonitor"):
+        for el in index.tagged(tag):
+            check_content(el, emit, valid)
+    for monitor in index.tagged("DependencyMonitor"):
+        _check_monitor_values(monitor, emit)
+    for section in children(index.root):
+        if section.tag != "LanguagePacks":
+            for el in section.iter("MembershipRule"):
+                check_content(el, emit, valid)
+    for pack in index.language_packs:
+        for strings in pack.iterchildren("DisplayStrings"):
+            for el in strings.iterchildren("DisplayString"):
+                check_content(el, emit, valid)
+
+
+def check_attrs(el: etree._Element, emit: Emit) -> None:
+    """Required attributes and the spelling of booleans / enumerations on one element."""
+    tag = el.tag
+    for attr in REQUIRED.get(tag, ()):
+        if el.get(attr) is None:
+            emit(SCOM, "required-attr", el, f"<{tag}> needs the {attr} attribute")
+    for attr in _HOUSE_REQUIRED.get(tag, ()):
+        if el.get(attr) is None:
+            emit(HOUSE, "required-attr", el, f"write {attr} explicitly (true/false)")
+    for attr, value in el.items():
+        allowed = _VALUES.get(attr)
+        if allowed is None or value in allowed:
+            continue
+        if allowed is _BOOLEAN and value in ("1", "0"):
+            emit(HOUSE, "bool-case", el, f"{attr}='{value}': write true/false")
+        else:
+            rule = "attr-value" if attr == "Accessibility" else "bool-case"
+            emit(SCOM, rule, el, f"{attr}='{value}' must be one of {', '.join(allowed)}")

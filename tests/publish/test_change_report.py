@@ -1,0 +1,118 @@
+"""The per-run change report, checked against the inputs given to it."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+import pytest
+
+from servicemap_sync.errors import PublishError
+from servicemap_sync.publish import ChangeReport, ServerChange, write_change_report
+
+STARTED = datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
+
+
+def sample_changes() -> list[ServerChange]:
+    return [
+        ServerChange.compare(
+            "web01.contoso.com", status="published", version="1.0.0.3", mp_id="SMS.web01",
+            old_components={"IIS", "SQL client"}, new_components={"IIS", "Redis", "Nginx"},
+            old_connections={"web01->sql01:1433"}, new_connections={"web01->sql01:1433", "web01->cache01:6379"},
+        ),
+        ServerChange.compare("sql01.contoso.com", status="unchanged", version="1.0.0.9", mp_id="SMS.sql01",
+                             old_components={"SQL"}, new_components={"SQL"}),
+        ServerChange("app01.contoso.com", "failed", reason="Service Map answered 503\nafter 4 tries"),
+        ServerChange.compare("db02.contoso.com", status="published", version="1.0.0.0", mp_id="SMS.db02",
+                             new_components={"Postgres"}, old_connections={"db02->nas:2049", "db02->bk:22"}),
+    ]
+
+
+def test_compare_finds_what_was_added_and_removed():
+    web = sample_changes()[0]
+    assert web.components_added == ("Nginx", "Redis")
+    assert web.components_removed == ("SQL client",)
+    assert web.connections_added == ("web01->cache01:6379",)
+    assert web.connections_removed == ()
+
+
+def test_from_results_takes_the_differences_as_given():
+    result = SimpleNamespace(server="web01", status="published", version="1.0.0.1", mp_id="SMS.web01", reason=None,
+                             components_added=("b", "a", "a"), components_removed=(), connections_added=(),
+                             connections_removed=("x->y:80",))
+    [change] = ChangeReport.from_results([result]).changes
+    assert change == ServerChange("web01", "published", version="1.0.0.1", mp_id="SMS.web01",
+                                  components_added=("a", "b"), connections_removed=("x->y:80",))
+
+
+def test_an_unknown_status_is_refused():
+    with pytest.raises(ValueError, match="exported"):
+        ServerChange("web01", "exported")
+
+
+def test_json_report_holds_every_server_sorted(tmp_path):
+    json_path, _ = write_change_report(ChangeReport(tuple(sample_changes())), tmp_path, run_id=7, started_at=STARTED)
+    assert json_path == tmp_path / "reports" / "changes-7.json"
+    document = json.loads(json_path.read_text())
+    assert document["run_id"] == 7
+    assert document["started_at"] == "2024-05-01T10:00:00Z"
+    assert document["counts"] == {"published": 2, "unchanged": 1, "failed": 1}
+    assert [s["server"] for s in document["servers"]] == [
+        "app01.contoso.com", "db02.contoso.com", "sql01.contoso.com", "web01.contoso.com"]
+    assert document["servers"][1] == {
+        "server": "db02.contoso.com", "status": "published", "version": "1.0.0.0", "mp_id": "SMS.db02",
+        "reason": None, "components_added": ["Postgres"], "components_removed": [],
+        "connections_added": [], "connections_removed": ["db02->bk:22", "db02->nas:2049"],
+    }
+    assert document["servers"][0]["reason"] == "Service Map answered 503\nafter 4 tries"
+    text = json_path.read_text()
+    assert text.endswith("}\n") and '\n  "counts": {\n    "failed": 1,' in text  # indent 2, sorted keys
+
+
+def test_text_report_lists_changed_and_failed_servers(tmp_path):
+    _, text_path = write_change_report(ChangeReport(tuple(sample_changes())), tmp_path, run_id=7, started_at=STARTED)
+    assert text_path == tmp_path / "reports" / "changes-7.txt"
+    assert text_path.read_text().splitlines() == [
+        "servicemap-sync run 7, started 2024-05-01T10:00:00Z: 2 published, 1 unchanged, 1 failed",
+        "app01.contoso.com  FAILED  Service Map answered 503 after 4 tries",
+        "db02.contoso.com   v1.0.0.0  +1 component, -2 connections",
+        "    + component Postgres",
+        "    - connection db02->bk:22",
+        "    - connection db02->nas:2049",
+        "web01.contoso.com  v1.0.0.3  +2 components, -1 component, +1 connection",
+        "    + component Nginx",
+        "    + component Redis",
+        "    - component SQL client",
+        "    + connection web01->cache01:6379",
+    ]
+
+
+def test_a_run_without_changes_says_so(tmp_path):
+    changes = (ServerChange("web01", "unchanged", version="1.0.0.1"),
+               ServerChange("sql01", "published", version="1.0.0.2"))
+    _, text_path = write_change_report(ChangeReport(changes[:1]), tmp_path, run_id=1, started_at=STARTED)
+    assert text_path.read_text().splitlines()[1:] == ["no management pack changed"]
+    _, text_path = write_change_report(ChangeReport(changes), tmp_path, run_id=2, started_at=STARTED)
+    assert text_path.read_text().splitlines()[1:] == ["sql01  v1.0.0.2  no component or connection changes"]
+
+
+def test_the_same_inputs_in_any_order_give_the_same_bytes(tmp_path):
+    changes = sample_changes()
+    first = write_change_report(ChangeReport(tuple(changes)), tmp_path / "a", run_id=3, started_at=STARTED)
+    second = write_change_report(ChangeReport(tuple(reversed(changes))), tmp_path / "b", run_id=3, started_at=STARTED)
+    for left, right in zip(first, second):
+        assert left.read_bytes() == right.read_bytes()
+
+
+def test_leftovers_of_a_crashed_report_are_removed(tmp_path):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / ".changes-4.json.abc123.tmp").write_bytes(b"partial")
+    write_change_report(ChangeReport(), tmp_path, run_id=5, started_at=STARTED)
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["changes-5.json", "changes-5.txt"]
+
+
+def test_an_unwritable_reports_folder_is_a_publish_error(tmp_path):
+    (tmp_path / "reports").write_bytes(b"a file where the folder should be")
+    with pytest.raises(PublishError, match=f"cannot create {tmp_path / 'reports'}"):
+        write_change_report(ChangeReport(), tmp_path, run_id=1, started_at=STARTED)

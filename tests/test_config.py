@@ -1,0 +1,114 @@
+"""Configuration: precedence, range checks with named keys, secrets kept out of reprs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servicemap_sync.config import load_settings, settings_from_dict
+from servicemap_sync.errors import ConfigError
+
+AZURE = {
+    "tenant_id": "t", "client_id": "c", "subscription_id": "s", "resource_group": "rg", "workspace_name": "ws",
+}
+
+
+def settings(sync: dict | None = None, *, env: dict | None = None, flags: dict | None = None, **sections):
+    raw = {"azure": dict(AZURE), "sync": sync or {}, **sections}
+    return settings_from_dict(raw, base=Path("/base"), env=env if env is not None else {"AZURE_CLIENT_SECRET": "x"},
+                              flags=flags or {})
+
+
+def test_defaults_follow_microsofts_import_rule() -> None:
+    s = settings().schedule
+    assert (s.enabled, s.interval_seconds, s.timeout_seconds, s.time_window_minutes) == (True, 3600, 300, 60)
+    assert set(s.sources.values()) == {"built-in default"}
+
+
+def test_flags_win_over_config() -> None:
+    s = settings({"interval_seconds": 600}, flags={"IntervalSeconds": 120, "TimeWindowMinutes": None}).schedule
+    assert s.interval_seconds == 120 and s.sources["IntervalSeconds"] == "command-line flag"
+    assert s.time_window_minutes == 60
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("time_window_minutes", 61, "1..60"),
+    ("time_window_minutes", 0, "1..60"),
+    ("timeout_seconds", "soon", "whole number"),
+    ("interval_seconds", True, "not a number"),
+    ("enabled", "maybe", "boolean"),
+])
+def test_bad_schedule_values_name_key_value_and_range(key, value, fragment) -> None:
+    with pytest.raises(ConfigError) as err:
+        settings({key: value})
+    assert f"sync.{key}" in str(err.value) and str(value) in str(err.value) and fragment in str(err.value)
+
+
+def test_secret_comes_from_env_then_file_then_config(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from-file\n")
+    raw = {"azure": {**AZURE, "client_secret_file": str(secret_file), "client_secret": "from-config"}}
+    from_env = settings_from_dict(raw, base=tmp_path, env={"AZURE_CLIENT_SECRET": "from-env"}, flags={})
+    from_file = settings_from_dict(raw, base=tmp_path, env={}, flags={})
+    assert from_env.azure.client_secret == "from-env"
+    assert from_file.azure.client_secret == "from-file"
+    assert "from-env" not in repr(from_env) and "from-file" not in repr(from_file)
+
+
+def test_missing_secret_names_the_ways_to_give_one() -> None:
+    with pytest.raises(ConfigError, match="AZURE_CLIENT_SECRET"):
+        settings(env={})
+
+
+def test_missing_required_key_is_named() -> None:
+    raw = {"azure": {k: v for k, v in AZURE.items() if k != "workspace_name"}}
+    with pytest.raises(ConfigError, match="azure.workspace_name is missing"):
+        settings_from_dict(raw, base=Path("/"), env={"AZURE_CLIENT_SECRET": "x"}, flags={})
+
+
+def test_http_endpoints_are_refused() -> None:
+    with pytest.raises(ConfigError, match="azure.authority_host"):
+        settings_from_dict({"azure": {**AZURE, "authority_host": "http://login"}}, base=Path("/"),
+                           env={"AZURE_CLIENT_SECRET": "x"}, flags={})
+
+
+def test_scope_is_derived_from_the_arm_url() -> None:
+    raw = {"azure": {**AZURE, "resource_manager_url": "https://management.usgovcloudapi.net/"}}
+    s = settings_from_dict(raw, base=Path("/"), env={"AZURE_CLIENT_SECRET": "x"}, flags={})
+    assert s.azure.arm_scope == "https://management.usgovcloudapi.net/.default"
+
+
+def test_servers_file_adds_names_and_relative_paths_follow_the_config(tmp_path: Path) -> None:
+    (tmp_path / "servers.txt").write_text("# group\nweb01.contoso.com\nSQL01.contoso.com  # db\n\nweb01.CONTOSO.com\n")
+    config = tmp_path / "servicemap-sync.toml"
+    config.write_text(
+        '[azure]\ntenant_id="t"\nclient_id="c"\nsubscription_id="s"\nresource_group="rg"\nworkspace_name="ws"\n'
+        '[sync]\nservers=["app01"]\nservers_file="servers.txt"\n[output]\ndirectory="mps"\n'
+    )
+    s = load_settings(config, env={"AZURE_CLIENT_SECRET": "x"})
+    assert s.servers == ("app01", "web01.contoso.com", "SQL01.contoso.com")
+    assert s.output_directory == tmp_path / "mps"
+    assert s.state_path == tmp_path / "state.db"
+
+
+def test_invalid_toml_and_missing_file_are_config_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[azure\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(bad, env={})
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "missing.toml", env={})
+
+
+def test_unknown_section_and_bad_prefix_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"\[azur\]"):
+        settings(azur={})
+    with pytest.raises(ConfigError, match="mp_id_prefix"):
+        settings(output={"mp_id_prefix": "1-bad"})
+
+
+def test_example_config_parses(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "samples" / "config.example.toml"
+    s = load_settings(example, env={"AZURE_CLIENT_SECRET": "x"})
+    assert s.schedule.time_window_minutes == 60 and s.servers == ("web01.contoso.com", "sql01.contoso.com")
