@@ -281,10 +281,10 @@ def _print_summary(summary) -> None:
         f"{summary.count(UNCHANGED)} unchanged, {summary.count(FAILED)} failed, "
         f"{written} management packs written, {seconds:.1f} s"
     )
-    for result in summary.results:
+    for result in sorted(summary.results, key=lambda r: r.server.lower()):
         if result.status in (PUBLISHED, EXPORTED):
             click.echo(f"  wrote {result.path} (version {result.version or '-'})")
-    for result in summary.failures:
+    for result in sorted(summary.failures, key=lambda r: r.server.lower()):
         click.echo(f"  FAILED {result.server}: {result.reason}")
     for path in summary.report_paths:
         click.echo(f"  change report: {path}")

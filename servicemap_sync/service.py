@@ -135,9 +135,11 @@ class SyncService:
             raise ConfigError(f"--out {directory} cannot be created: {exc.strerror}") from None
         summary = RunSummary("export", self._now())
 
-        def write(server: str, rendered, machine) -> ServerResult:
+        def write(server: str, graph, machine) -> ServerResult:
+            rendered, _ = _render(self.settings, server, graph, None)
             path = publish_file(directory, rendered.filename, rendered.xml, setting="--out")
-            return ServerResult(server, EXPORTED, machine=machine.name, mp_id=rendered.mp_id, path=path)
+            return ServerResult(server, EXPORTED, machine=machine.name, mp_id=rendered.mp_id,
+                                version=rendered_version(rendered), path=path)
 
         self._pass(summary, progress, servers, publisher=write)
         summary.finished = self._now()
@@ -211,18 +213,14 @@ class _Publisher:
         self._lock = threading.Lock()
 
     def __call__(self, server: str, graph, machine) -> ServerResult:
-        from .mp import render_management_pack
-        from .mp.ids import mp_id as management_pack_id
-        from .publish import next_version, publish_file, read_published
+        from .publish import publish_file
 
         out = self._settings.output_directory
         with self._lock:
             before = self._state.get(server)
-        mp_id = management_pack_id(self._settings.mp_id_prefix, server)
-        previous = read_published(out / f"{mp_id}.xml")
-        version = next_version(_newest(before.version if before else None, previous.version if previous else None))
-        rendered = render_management_pack(graph, mp_id_prefix=self._settings.mp_id_prefix, version=version,
-                                          previous=previous.xml if previous else None)
+        rendered, previous = _render(self._settings, server, graph, before.version if before else None)
+        version = rendered_version(rendered)
+        mp_id = rendered.mp_id
         os_family = graph.nodes[graph.graph["focus"]].get("os_family")
         now = self._now()
         if (not self._force and before is not None and previous is not None
@@ -251,6 +249,29 @@ class _Publisher:
     def failed(self, result: ServerResult, *, at: datetime) -> None:
         with self._lock:
             self._state.record_failure(result.server, result.reason or "unknown", at=at)
+
+
+def _render(settings: Settings, server: str, graph, state_version: str | None):
+    """Render ``server`` as the next version after the published file and the state, whichever is newer.
+
+    The previous file (read, never written here) carries the public types SCOM already has,
+    so the new version keeps them (retired) and imports as an upgrade.
+    """
+    from .mp import render_management_pack
+    from .mp.ids import mp_id
+    from .publish import next_version, read_published
+
+    previous = read_published(settings.output_directory / f"{mp_id(settings.mp_id_prefix, server)}.xml")
+    version = next_version(_newest(state_version, previous.version if previous else None))
+    rendered = render_management_pack(graph, mp_id_prefix=settings.mp_id_prefix, version=version,
+                                      previous=previous.xml if previous else None)
+    return rendered, previous
+
+
+def rendered_version(rendered) -> str:
+    """The version written in a rendered management pack's Identity."""
+    start = rendered.xml.index(b"<Version>") + len(b"<Version>")
+    return rendered.xml[start:rendered.xml.index(b"</Version>", start)].decode()
 
 
 def _newest(*versions: str | None) -> str | None:

@@ -155,7 +155,7 @@ def child_text(el: etree._Element, tag: str) -> str | None:
 
 def token_names(text: str) -> list[str]:
     """Names inside ``$…[Name="…"]$`` / ``[Type="…"]`` tokens of a text."""
-    return [m.group(1) if m.group(1) is not None else m.group(2) for m in _TOKEN.finditer(text)]
+    return [double or single for double, single in _TOKEN.findall(text)]
 
 
 def where(el: etree._Element) -> str:
@@ -231,15 +231,13 @@ def _index_elements(index: MpIndex, container: etree._Element, depth: int) -> No
                 index.duplicates.append((el, first))
 
 
-def _raw_uses(root: etree._Element) -> Iterator[tuple[etree._Element, str, str]]:
-    """Every reference-like string, classified as far as it is cheap to do.
+def _strings(root: etree._Element) -> Iterator[tuple[etree._Element, str, str]]:
+    """Every string that may refer to an element: ``(element, attribute or "" for text, value)``.
 
-    Yields ``(element, kind, value)``: kind ``"alias"`` (value = alias), a reference
-    attribute's name (value = local name), or ``""`` for a text that may hold
-    ``$…[Name="…"]$`` tokens (value = the text; see :func:`token_names`).
-
-    The manifest and display text are skipped (a Name like "Hello!World" is no alias use);
-    from the language packs only DisplayString / KnowledgeArticle ``ElementID`` count.
+    That is every reference attribute (``REF_ATTRS``) and every text or other attribute
+    holding ``!`` or ``$``. The manifest and display text are skipped (a Name like
+    "Hello!World" is no alias use); from the language packs only DisplayString /
+    KnowledgeArticle ``ElementID`` count.
     """
     for section in children(root):
         if section.tag == "Manifest":
@@ -248,61 +246,66 @@ def _raw_uses(root: etree._Element) -> Iterator[tuple[etree._Element, str, str]]
             for el in section.iter("DisplayString", "KnowledgeArticle"):
                 element_id = el.get("ElementID")
                 if element_id is not None:
-                    yield el, *_classify("ElementID", element_id)
+                    yield el, "ElementID", element_id
             continue
         for el in section.iter(etree.Element):
             text = el.text
             if text is not None and ("$" in text or "!" in text):
-                kind, value = _classify("", text)
-                if kind is not None:
-                    yield el, kind, value
+                yield el, "", text
             for name, value in el.items():
                 if name in REF_ATTRS or "!" in value or "$" in value:
-                    kind, value = _classify(name, value)
-                    if kind is not None:
-                        yield el, kind, value
+                    yield el, name, value
 
 
-def _classify(attr: str, value: str) -> tuple[str | None, str]:
-    """(kind, value) for one string as :func:`_raw_uses` yields it; kind None: no use."""
+def _ref_use(value: str) -> tuple[str, str] | None:
+    """A reference attribute's value: ("alias", A) for ``A!X``, ("", X) for a local X."""
+    alias, bang, _ = value.partition("!")
+    if bang:
+        return "alias", alias
+    return ("", value) if value and "$" not in value else None
+
+
+def _uses(attr: str, value: str) -> list[tuple[str, str]]:
+    """What one string refers to: ``("alias", A)`` for each ``A!X``, ``(kind, X)`` for a local X.
+
+    ``kind`` is the reference attribute's name for its value, or ``"$token"`` for a name
+    inside a ``$…[Name="X"]…$`` token. Other texts and attributes count only when the
+    whole value is ``Alias!X`` (so "Hello!" in a script is no alias use).
+    """
     if attr in REF_ATTRS:
-        alias, bang, _ = value.partition("!")
-        if bang:
-            return "alias", alias
-        return (attr if value and "$" not in value else None), value
+        use = _ref_use(value)
+        return [] if use is None else [(use[0] or attr, use[1])]
     m = _ALIAS_USE.fullmatch(value)
     if m is not None:
-        return "alias", m.group(1)
-    return ("" if "$" in value else None), value
-
-
-def _token_uses(text: str) -> Iterator[tuple[str, str]]:
-    """(``"alias"``, A) or (``"$token"``, X) for each ``$…[Name="A!X" or "X"]…$`` token."""
-    for name in token_names(text):
+        return [("alias", m.group(1))]
+    found = []
+    for name in token_names(value):
         alias, bang, _ = name.partition("!")
-        if bang:
-            yield "alias", alias
-        elif name:
-            yield "$token", name
+        if bang or name:
+            found.append(("alias", alias) if bang else ("$token", name))
+    return found
 
 
 def _scan_uses(index: MpIndex) -> None:
     """The one pass over every element: which aliases and local names are used.
 
-    Token texts are matched in one regex call over their concatenation (a token never
-    spans a newline), which keeps a 10,000-component MP fast. Where a name is used is
-    only looked up when something is wrong (:func:`locate_uses`).
+    Strings are only collected (as sets) during the walk and interpreted afterwards,
+    once per distinct value — the meaning of a reference attribute's value does not
+    depend on the attribute, and the per-component texts repeat. Texts with tokens are
+    matched by one regex call over their concatenation (a token never spans a newline).
+    Where a name is used is only looked up when something is wrong (:func:`locate_uses`).
     """
-    token_texts = []
+    refs: set[str] = set()
+    texts: set[str] = set()
+    for _, attr, value in _strings(index.root):
+        (refs if attr in REF_ATTRS else texts).add(value)
     used, local = index.used_aliases, index.local_names
-    for _, kind, value in _raw_uses(index.root):
-        if kind == "alias":
-            used.add(value)
-        elif kind:
-            local.add(value)
-        else:
-            token_texts.append(value)
-    for kind, name in _token_uses("\n".join(token_texts)):
+    for value in refs:
+        use = _ref_use(value)
+        if use is not None:
+            (used if use[0] else local).add(use[1])
+    token_texts = [t for t in texts if "$" in t]
+    for kind, name in [use for t in texts if "$" not in t for use in _uses("", t)] + _uses("", "\n".join(token_texts)):
         (used if kind == "alias" else local).add(name)
 
 
@@ -311,7 +314,7 @@ def locate_uses(index: MpIndex, aliases: set[str], names: set[str]) -> Iterator[
 
     ``kind`` is ``"alias"``, the reference attribute's name, or ``"$token"``.
     """
-    for el, kind, value in _raw_uses(index.root):
-        for kind_, name in _token_uses(value) if not kind else ((kind, value),):
-            if name in (aliases if kind_ == "alias" else names):
-                yield el, kind_, name
+    for el, attr, value in _strings(index.root):
+        for kind, name in _uses(attr, value):
+            if name in (aliases if kind == "alias" else names):
+                yield el, kind, name

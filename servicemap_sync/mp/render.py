@@ -21,21 +21,18 @@ Model (guide §3/§4; boxes and arrows are decided in :mod:`servicemap_sync.mp.d
 * Health: DependencyMonitors (availability, WorstOf, MemberUnAvailable = Error) DA → boxes
   (template) and box → member computer, so the diagram shows colour.
 
-The fixed parts come from ``mp_templates/distributed_application.xml`` (parsed once, deep-copied
-per render); everything per server is added with ``etree.SubElement`` and ``.text``/``.set``, so
-lxml escapes all user data. Sections are sorted by ID and nothing time-dependent is written:
-same graph and version → same bytes.
+All XML comes from ``mp_templates`` (:mod:`servicemap_sync.mp.templates`): the skeleton and
+prototypes of the repeated elements, deep-copied and filled through lxml, which escapes every
+value. Sections are sorted by ID and nothing time-dependent is written: same graph and version
+→ same bytes.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import importlib.resources
 import logging
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from operator import itemgetter
 
 import networkx as nx
@@ -43,22 +40,17 @@ from lxml import etree
 
 from servicemap_sync.errors import RenderError, ValidationError
 from servicemap_sync.mp.diagram import Arrow, Component, Diagram, build_diagram
-from servicemap_sync.mp.retire import PARSER, Retired, parse_previous, retire
-from servicemap_sync.mp.validate import HOUSE, Problem, check_upgrade, validate_document
 from servicemap_sync.mp.mp_index import where
+from servicemap_sync.mp.retire import Retired, parse_previous, retire
+from servicemap_sync.mp.templates import prototypes, skeleton
+from servicemap_sync.mp.validate import HOUSE, Problem, check_upgrade, validate_document
 
-__all__ = ["RenderedMP", "TEMPLATE", "render_management_pack"]
+__all__ = ["RenderedMP", "render_management_pack"]
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE = "distributed_application.xml"
-"""The skeleton in the ``servicemap_sync.mp_templates`` package."""
-
-_TOKEN = "${MP}"
 _VERSION = re.compile(r"\d{1,10}(?:\.\d{1,10}){3}")
 _XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
-_COMPONENT_BASE = "SD!Microsoft.SystemCenter.ServiceDesigner.ServiceComponentGroup"
-_AVAILABILITY = "Health!System.Health.AvailabilityState"
 _COMPUTERS = {"Windows": "Windows!Microsoft.Windows.Computer", "Unix": "Unix!Microsoft.Unix.Computer"}
 _COMPUTER_NAMES = {"Windows": "Windows computer", "Unix": "UNIX/Linux computer"}
 _RETIRED_DESCRIPTION = (
@@ -111,7 +103,7 @@ def render_management_pack(
     diagram = build_diagram(graph, mp_id_prefix=mp_id_prefix)
     mp_id = diagram.mp_id
     filename = f"{mp_id}.xml"
-    root = _skeleton(mp_id, version)
+    root = skeleton(mp_id, version)
     doc = _Document(root, mp_id)
     doc.add_diagram(diagram)
 
@@ -164,59 +156,41 @@ def _without_retirement(problems: list[Problem], retired: tuple[etree._Element, 
     return [p for p in problems if not (p.scope == HOUSE and p.rule == "da-shape" and p.element in at_retired)]
 
 
-@lru_cache(maxsize=1)
-def _template() -> etree._Element:
-    """The parsed skeleton, once per process (callers deep-copy it)."""
-    data = importlib.resources.files("servicemap_sync.mp_templates").joinpath(TEMPLATE).read_bytes()
-    return etree.fromstring(data, PARSER)
-
-
-def _skeleton(mp_id: str, version: str) -> etree._Element:
-    """A fresh copy of the template with the MP ID and version filled in."""
-    root = copy.deepcopy(_template())
-    for element in root.iter():
-        if element.text and _TOKEN in element.text:
-            element.text = element.text.replace(_TOKEN, mp_id)
-        for name, value in element.attrib.items():
-            if _TOKEN in value:
-                element.set(name, value.replace(_TOKEN, mp_id))
-    root.find("Manifest/Identity/Version").text = version
-    return root
-
-
 def _ref(element_id: str) -> str:
     return f'$MPElement[Name="{element_id}"]$'
 
 
 class _Document:
-    """Per-server elements of one MP tree, created detached and put in ID order by :meth:`finish`.
+    """Per-server elements of one MP tree, made from prototypes and put in ID order by :meth:`finish`.
 
-    Each element is created once with its sort key beside it; sorting those pairs in Python
+    Each element is made once with its sort key beside it; sorting those pairs in Python
     and appending once is much cheaper than sorting the lxml children afterwards.
     """
 
     def __init__(self, root: etree._Element, mp_id: str) -> None:
         self.mp_id = mp_id
-        self.classes = root.find("TypeDefinitions/EntityTypes/ClassTypes")
-        self.relationships = root.find("TypeDefinitions/EntityTypes/RelationshipTypes")
-        self.discoveries = root.find("Monitoring/Discoveries")
-        self.monitors = root.find("Monitoring/Monitors")
-        self.strings = root.find("LanguagePacks/LanguagePack/DisplayStrings")
-        self.service_rules = self.discoveries.find("Discovery/DataSource/MembershipRules")
+        self.proto = prototypes()
+        self.sections = {
+            "classes": root.find("TypeDefinitions/EntityTypes/ClassTypes"),
+            "relationships": root.find("TypeDefinitions/EntityTypes/RelationshipTypes"),
+            "discoveries": root.find("Monitoring/Discoveries"),
+            "monitors": root.find("Monitoring/Monitors"),
+            "strings": root.find("LanguagePacks/LanguagePack/DisplayStrings"),
+        }
+        self.service_rules = self.sections["discoveries"].find("Discovery/DataSource/MembershipRules")
         self.contains = _ref(f"{mp_id}.ServiceContainsComponent")
         self.member_rel = {os: f"{mp_id}.ComponentContains{os}Computer" for os in _COMPUTERS}
-        self._pending: dict[str, list[tuple[str, etree._Element]]] = {
-            name: [] for name in ("classes", "relationships", "discoveries", "monitors", "strings")
-        }
+        self._pending: dict[str, list[tuple[str, etree._Element]]] = {name: [] for name in self.sections}
 
     def type_ids(self) -> set[str]:
         """IDs of every ClassType and RelationshipType rendered so far."""
-        found = {e.get("ID") for container in (self.classes, self.relationships) for e in container}
-        found.update(key for section in ("classes", "relationships") for key, _el in self._pending[section])
+        found = set()
+        for section in ("classes", "relationships"):
+            found.update(e.get("ID") for e in self.sections[section])
+            found.update(key for key, _el in self._pending[section])
         return found
 
-    def _new(self, section: str, key: str, tag: str, attrib: dict[str, str]) -> etree._Element:
-        element = etree.Element(tag, attrib)
+    def _add(self, section: str, key: str, element: etree._Element) -> etree._Element:
         self._pending[section].append((key, element))
         return element
 
@@ -235,77 +209,44 @@ class _Document:
         outgoing: dict[str, list[Arrow]] = {}
         for arrow in diagram.arrows:
             outgoing.setdefault(arrow.source, []).append(arrow)
-            self.add_arrow(arrow)
+            self._add("relationships", arrow.id,
+                      self.proto["arrow"].make(id=arrow.id, source=arrow.source, target=arrow.target))
+            self.display(arrow.id, arrow.label)
         for component in diagram.components:
             self.add_component(component, outgoing.get(component.id, []))
 
     def add_component(self, component: Component, arrows: list[Arrow]) -> None:
-        self._new("classes", component.id, "ClassType", {
-            "ID": component.id, "Accessibility": "Public", "Abstract": "false", "Base": _COMPONENT_BASE,
-            "Hosted": "false", "Singleton": "true", "Extension": "false",
-        })
+        proto = self.proto
+        self._add("classes", component.id, proto["component"].make(id=component.id))
         self.display(component.id, component.label, component.description)
-        rule = etree.SubElement(self.service_rules, "MembershipRule")
-        etree.SubElement(rule, "MonitoringClass").text = _ref(component.id)
-        etree.SubElement(rule, "RelationshipClass").text = self.contains
+        self.service_rules.append(
+            proto["rule"].make(monitoring_class=_ref(component.id), relationship=self.contains))
 
         member = component.member
         systems = [os for os, wanted in (("Windows", member and member.windows), ("Unix", member and member.unix)) if wanted]
         if not systems and not arrows:
             return
         discovery_id = f"{component.id}.Discovery"
-        discovery = self._new("discoveries", discovery_id, "Discovery", {
-            "ID": discovery_id, "Enabled": "true", "Target": component.id, "ConfirmDelivery": "false",
-            "Remotable": "true", "Priority": "Normal",
-        })
-        etree.SubElement(discovery, "Category").text = "Discovery"
-        types = etree.SubElement(discovery, "DiscoveryTypes")
-        source = etree.SubElement(
-            discovery, "DataSource", {"ID": "GroupPopulator", "TypeID": "SC!Microsoft.SystemCenter.GroupPopulator"}
-        )
-        etree.SubElement(source, "RuleId").text = "$MPElement$"
-        etree.SubElement(source, "GroupInstanceId").text = "$Target/Id$"
-        rules = etree.SubElement(source, "MembershipRules")
+        discovery = self._add("discoveries", discovery_id,
+                              proto["discovery"].make(id=discovery_id, target=component.id))
+        types = proto["discovery"].anchor(discovery, "types")
+        rules = proto["discovery"].anchor(discovery, "rules")
         for os in systems:
-            etree.SubElement(types, "DiscoveryRelationship", {"TypeID": self.member_rel[os]})
-            self.add_member_rule(rules, os, member.principal_name)
-            self.add_rollup(component, os)
+            types.append(proto["discovery_type"].make(type=self.member_rel[os]))
+            rules.append(proto["member_rule"].make(
+                monitoring_class=_ref(_COMPUTERS[os]),
+                relationship=_ref(self.member_rel[os]),
+                property=f'$MPElement[Name="{_COMPUTERS[os]}"]/PrincipalName$',
+                value=member.principal_name,
+            ))
+            monitor_id = f"{component.id}.{os}Rollup"
+            self._add("monitors", monitor_id, proto["rollup"].make(
+                id=monitor_id, target=component.id, relationship=self.member_rel[os]))
+            self.display(monitor_id, f"{component.label}: {_COMPUTER_NAMES[os]} availability")
         for arrow in arrows:
-            etree.SubElement(types, "DiscoveryRelationship", {"TypeID": arrow.id})
-            rule = etree.SubElement(rules, "MembershipRule")
-            etree.SubElement(rule, "MonitoringClass").text = _ref(arrow.target)
-            etree.SubElement(rule, "RelationshipClass").text = _ref(arrow.id)
+            types.append(proto["discovery_type"].make(type=arrow.id))
+            rules.append(proto["rule"].make(monitoring_class=_ref(arrow.target), relationship=_ref(arrow.id)))
         self.display(discovery_id, f"Service Map members and arrows of {component.label}")
-
-    def add_member_rule(self, rules: etree._Element, os: str, principal_name: str) -> None:
-        rule = etree.SubElement(rules, "MembershipRule")
-        etree.SubElement(rule, "MonitoringClass").text = _ref(_COMPUTERS[os])
-        etree.SubElement(rule, "RelationshipClass").text = _ref(self.member_rel[os])
-        simple = etree.SubElement(etree.SubElement(rule, "Expression"), "SimpleExpression")
-        prop = etree.SubElement(etree.SubElement(simple, "ValueExpression"), "Property")
-        prop.text = f'$MPElement[Name="{_COMPUTERS[os]}"]/PrincipalName$'
-        etree.SubElement(simple, "Operator").text = "Equal"
-        etree.SubElement(etree.SubElement(simple, "ValueExpression"), "Value").text = principal_name
-
-    def add_rollup(self, component: Component, os: str) -> None:
-        monitor_id = f"{component.id}.{os}Rollup"
-        monitor = self._new("monitors", monitor_id, "DependencyMonitor", {
-            "ID": monitor_id, "Accessibility": "Public", "Enabled": "true", "Target": component.id,
-            "ParentMonitorID": _AVAILABILITY, "Remotable": "true", "Priority": "Normal",
-            "RelationshipType": self.member_rel[os], "MemberMonitor": _AVAILABILITY,
-        })
-        etree.SubElement(monitor, "Category").text = "AvailabilityHealth"
-        etree.SubElement(monitor, "Algorithm").text = "WorstOf"
-        etree.SubElement(monitor, "MemberUnAvailable").text = "Error"
-        self.display(monitor_id, f"{component.label}: {_COMPUTER_NAMES[os]} availability")
-
-    def add_arrow(self, arrow: Arrow) -> None:
-        rel = self._new("relationships", arrow.id, "RelationshipType", {
-            "ID": arrow.id, "Accessibility": "Public", "Abstract": "false", "Base": "System!System.Reference",
-        })
-        etree.SubElement(rel, "Source", {"ID": "From", "Type": arrow.source})
-        etree.SubElement(rel, "Target", {"ID": "To", "Type": arrow.target})
-        self.display(arrow.id, arrow.label)
 
     def add_retired(self, retired: Retired) -> None:
         self._pending["classes"].extend((el.get("ID"), el) for el in retired.classes)
@@ -314,18 +255,16 @@ class _Document:
             self.display(element_id, retired.names[element_id], _RETIRED_DESCRIPTION)
 
     def display(self, element_id: str, name: str, description: str | None = None) -> None:
-        string = self._new("strings", element_id, "DisplayString", {"ElementID": element_id})
-        etree.SubElement(string, "Name").text = name
         if description:
-            etree.SubElement(string, "Description").text = description
+            string = self.proto["display_described"].make(id=element_id, name=name, description=description)
+        else:
+            string = self.proto["display"].make(id=element_id, name=name)
+        self._add("strings", element_id, string)
 
     def finish(self) -> None:
         """Put every section in ID order, template elements included."""
-        for section, attr in (
-            ("classes", "ID"), ("relationships", "ID"), ("discoveries", "ID"), ("monitors", "ID"),
-            ("strings", "ElementID"),
-        ):
-            container = getattr(self, section)
+        for section, container in self.sections.items():
+            attr = "ElementID" if section == "strings" else "ID"
             items = [(e.get(attr), e) for e in container]
             items.extend(self._pending[section])
             items.sort(key=itemgetter(0))
