@@ -153,7 +153,8 @@ class SyncService:
         start, end = _window(self._now(), self.settings.schedule.time_window_minutes)
         with open_session(self.settings) as session:
             matched, failures = match_servers(wanted, session.client.list_machines(start=start, end=end))
-            for failure in failures:
+            matched, clashes = _one_pack_per_id(matched, self.settings.mp_id_prefix)
+            for failure in [*failures, *clashes]:
                 self._record(summary, progress, publisher, _failed(failure))
             self._run_workers(summary, progress, matched, session, publisher, start, end)
             summary.requests = session.transport.stats.requests
@@ -249,6 +250,32 @@ class _Publisher:
     def failed(self, result: ServerResult, *, at: datetime) -> None:
         with self._lock:
             self._state.record_failure(result.server, result.reason or "unknown", at=at)
+
+
+def _one_pack_per_id(matched: list[MatchedServer], prefix: str) -> tuple[list[MatchedServer], list[ServerFailure]]:
+    """Keep the first server for each management-pack ID; later ones would overwrite its file.
+
+    Two entries can name one machine (``app01`` and ``app01.contoso.com``), or two names can
+    clean to the same ID (``web-01`` and ``web_01``).
+    """
+    from .mp.ids import mp_id
+
+    owners: dict[str, MatchedServer] = {}
+    kept: list[MatchedServer] = []
+    clashes: list[ServerFailure] = []
+    for item in matched:
+        key = mp_id(prefix, item.server).lower()
+        first = owners.setdefault(key, item)
+        if first is item:
+            kept.append(item)
+        else:
+            same = "is the same machine as" if first.machine.key == item.machine.key else "gets the same management-pack ID as"
+            clashes.append(ServerFailure(
+                item.server, "match",
+                f"'{item.server}' {same} '{first.server}' ({mp_id(prefix, first.server)}): list each server once, "
+                f"by a name that tells it apart",
+            ))
+    return kept, clashes
 
 
 def _render(settings: Settings, server: str, graph, state_version: str | None):

@@ -272,7 +272,9 @@ class SpecChecker:
         declared = self._shape(base, self._defs[base]).properties.get(prop, {})
         if "discriminator" in self._defs[base] and kind in declared.get("enum", ()):
             return base  # a value the base lists but no subtype models (ref:onmachine)
-        values = sorted({self._defs[n]["x-ms-discriminator-value"] for n in family if "x-ms-discriminator-value" in self._defs[n]})
+        values = sorted(
+            {self._defs[n]["x-ms-discriminator-value"] for n in family if "x-ms-discriminator-value" in self._defs[n]}
+        )
         out.append(f"{path}.{prop}: {kind!r} is not a kind of {base} (expected one of {values})")
         return base
 
@@ -292,7 +294,7 @@ def _split(url_path: str, query: Mapping[str, Any] | None) -> tuple[str, dict[st
     parts = urlsplit(url_path)
     lists = {k: list(v) for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     for key, value in (query or {}).items():
-        lists.setdefault(key, []).extend([value] if isinstance(value, str) else list(value))
+        lists.setdefault(key, []).extend(map(str, value) if isinstance(value, (list, tuple)) else [str(value)])
     return parts.path, lists
 
 
@@ -317,7 +319,8 @@ def _check_scalar(schema: Mapping[str, Any], value: object, path: str) -> list[s
         if schema.get("format") == "date-time" and not _DATE_TIME.fullmatch(value):
             problems.append(f"{path}: {value!r} is not an RFC 3339 date-time")
         if not schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", len(value)):
-            problems.append(f"{path}: length {len(value)} is outside {schema.get('minLength', 0)}..{schema.get('maxLength')}")
+            low, high = schema.get("minLength", 0), schema.get("maxLength", "any")
+            problems.append(f"{path}: length {len(value)} is outside {low}..{high}")
     elif type(value) in (int, float):
         problems += _check_number(schema, value, path)
     return problems

@@ -227,3 +227,13 @@ def test_statuses_must_be_documented(checker: SpecChecker) -> None:
     assert checker.check_response("DELETE", group, 204, {"deleted": True}) == [
         "status 204 has no body in the spec, but one was sent"
     ]
+
+
+def test_string_lengths_in_bodies_are_checked(checker: SpecChecker) -> None:
+    url = BASE + "/machineGroups/ccfbf4bf-dc08-4371-9e9b-00a8d875d45a"
+    group = {"kind": "machineGroup", "properties": {"displayName": "Web tier"}}
+    assert checker.check_request("PUT", url, GOOD_QUERY, group) == []
+    group["properties"]["displayName"] = ""
+    assert checker.check_request("PUT", url, GOOD_QUERY, group) == [
+        "request body.properties.displayName: length 0 is outside 1..256"
+    ]

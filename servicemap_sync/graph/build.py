@@ -118,7 +118,7 @@ def build_graph(server_map: ServerMap, *, include_self_links: bool = False) -> n
             nodes[key] = _process_attrs(obj)
             owner = machine_of(key)
             if owner not in machines:
-                raise RenderError(f"{server_map.server}: process {key} runs on machine {owner.name}, which the map lacks")
+                raise RenderError(f"{server_map.server}: process {key} runs on {owner.name}, which the map lacks")
             if owner not in nodes:
                 nodes[owner] = _machine_attrs(machines[owner])
     for port, _proc, _id in accepted:
@@ -171,8 +171,11 @@ def is_loopback(port: PortRef | None) -> bool:
 def _is_loopback_ip(ip: str | None) -> bool:
     if not ip:
         return False
+    ip = ip.strip()
+    if ":" not in ip:  # IPv4 (the only kind Service Map reports): 127.0.0.0/8, no parsing needed
+        return ip.startswith("127.")
     try:
-        addr = ipaddress.ip_address(ip.strip())
+        addr = ipaddress.ip_address(ip)
     except ValueError:
         return False
     mapped = getattr(addr, "ipv4_mapped", None)

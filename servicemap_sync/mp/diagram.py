@@ -104,17 +104,7 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     server: str = graph.graph["server"]
     focus: NodeKey = graph.graph["focus"]
     mp = ids.mp_id(mp_id_prefix, server)
-    nodes = graph.nodes
-
-    ports_of: dict[NodeKey, set[int]] = defaultdict(set)
-    connections: list[tuple[NodeKey, NodeKey, dict]] = []
-    for u, v, data in graph.edges(data=True):
-        if data["kind"] == "acceptor":
-            number = nodes[u]["obj"].port_number
-            if number is not None:
-                ports_of[v].add(number)
-        else:
-            connections.append((u, v, data))
+    nodes: dict[NodeKey, dict] = dict(graph.nodes(data=True))
 
     def box(node: NodeKey) -> NodeKey:
         attrs = nodes[node]
@@ -122,12 +112,22 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
             return attrs["machine"]
         return node
 
-    boxes: set[NodeKey] = {focus, *ports_of}
-    for u, v, _data in connections:
-        boxes.add(box(u))
-        boxes.add(box(v))
+    ports_of: dict[NodeKey, set[int]] = defaultdict(set)
+    grouped: dict[tuple[NodeKey, NodeKey, int | None], list[tuple[NodeKey, NodeKey, bool]]] = defaultdict(list)
+    for u, v, data in graph.edges(data=True):
+        if data["kind"] == "acceptor":
+            number = nodes[u]["obj"].port_number
+            if number is not None:
+                ports_of[v].add(number)
+        else:
+            grouped[(box(u), box(v), data["port"])].append((u, v, data["failed_only"]))
 
-    texts = _Texts(graph, focus, ports_of)
+    boxes: set[NodeKey] = {focus, *ports_of}
+    for src, dst, _port in grouped:
+        boxes.add(src)
+        boxes.add(dst)
+
+    texts = _Texts(nodes, focus, ports_of)
     by_kind: dict[str, dict[NodeKey, str]] = defaultdict(dict)
     for key in boxes:
         by_kind[key.kind][key] = texts.id_name(key)
@@ -151,16 +151,17 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
         )
     )
 
-    grouped: dict[tuple[NodeKey, NodeKey, int | None], list[tuple[NodeKey, NodeKey, bool]]] = defaultdict(list)
-    for u, v, data in connections:
-        grouped[(box(u), box(v), data["port"])].append((u, v, data["failed_only"]))
     arrows = []
     for (src, dst, port), members in grouped.items():
         failed = all(f for _u, _v, f in members)
         port_label = f":{port}" if port is not None else ""
-        label = f"{texts.end_label(src, (u for u, _v, _f in members))} → {texts.end_label(dst, (v for _u, v, _f in members))}"
-        label += f" {port_label}" if port_label else ""
-        label += " (failed)" if failed else ""
+        label = " ".join(filter(None, (
+            texts.end_label(src, (u for u, _v, _f in members)),
+            "→",
+            texts.end_label(dst, (v for _u, v, _f in members)),
+            port_label,
+            "(failed)" if failed else "",
+        )))
         arrows.append(
             Arrow(
                 id=ids.arrow_id(mp, (src.kind, names[src]), (dst.kind, names[dst]), port),
@@ -174,7 +175,7 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     arrows.sort(key=lambda a: a.id)
     return Diagram(
         mp_id=mp,
-        server=xml_text(server) or server,
+        server=xml_text(server) or mp,
         service_id=ids.service_id(mp),
         components=components,
         arrows=tuple(arrows),
@@ -196,21 +197,24 @@ def _member(machine_attrs: dict) -> Member | None:
 class _Texts:
     """Human names for boxes and arrow ends, from the graph's node attributes."""
 
-    def __init__(self, graph: nx.MultiDiGraph, focus: NodeKey, ports_of: dict[NodeKey, set[int]]) -> None:
-        self._nodes = graph.nodes
+    def __init__(self, nodes: dict[NodeKey, dict], focus: NodeKey, ports_of: dict[NodeKey, set[int]]) -> None:
+        self._nodes = nodes
         self._focus = focus
         self._ports_of = ports_of
+        self._short: dict[NodeKey, str] = {}
 
     def short_machine(self, key: NodeKey) -> str:
         """Computer or display name (``sql01``), else the machine label."""
-        obj = self._nodes[key]["obj"]
-        for candidate in (obj.computer_name, obj.display_name):
-            cleaned = xml_text(candidate or "")
-            if cleaned and cleaned != "???":
-                return cleaned
-        return xml_text(self._nodes[key]["label"]) or key.name
+        short = self._short.get(key)
+        if short is None:
+            obj = self._nodes[key]["obj"]
+            candidates = (xml_text(c) for c in (obj.computer_name, obj.display_name) if c)
+            short = next((c for c in candidates if c and c != "???"), None) or self.node_label(key)
+            self._short[key] = short
+        return short
 
-    def process_name(self, key: NodeKey) -> str:
+    def node_label(self, key: NodeKey) -> str:
+        """The node's label, XML-safe, else its Service Map name."""
         return xml_text(self._nodes[key]["label"]) or key.name
 
     def id_name(self, key: NodeKey) -> str:
@@ -223,15 +227,13 @@ class _Texts:
     def box_label(self, key: NodeKey) -> str:
         attrs = self._nodes[key]
         if key.kind == "machine":
-            return xml_text(attrs["label"]) or key.name
+            return self.node_label(key)
         if key.kind == "clientGroup":
             return f"Clients of {self._clients_target(attrs['clients_of'])} (agentless)"
         obj = attrs["obj"]
-        label = self.process_name(key)
-        detail = next(
-            (t for t in (xml_text(obj.description or ""), xml_text(obj.product_name or "")) if t and t.casefold() != label.casefold()),
-            "",
-        )
+        label = self.node_label(key)
+        details = (xml_text(obj.description or ""), xml_text(obj.product_name or ""))
+        detail = next((t for t in details if t and t.casefold() != label.casefold()), "")
         text = f"{label} ({detail})" if detail else label
         text += f" on {self.short_machine(attrs['machine'])}"
         ports = sorted(self._ports_of.get(key, ()))
@@ -244,18 +246,19 @@ class _Texts:
             return f"The server itself ({ident}); contains its SCOM computer {xml_text(attrs['principal_name'])}."
         if key.kind == "machine":
             if attrs["monitored"]:
-                return f"Peer machine monitored by Service Map ({ident}); contains its SCOM computer {xml_text(attrs['principal_name'])} if SCOM manages it."
+                return (f"Peer machine monitored by Service Map ({ident}); contains its SCOM computer "
+                        f"{xml_text(attrs['principal_name'])} if SCOM manages it.")
             return f"Peer machine only discovered by Service Map ({ident}); not a SCOM object, no health."
         if key.kind == "clientGroup":
             return f"Agentless clients grouped by Service Map ({ident}); not SCOM objects, no health."
-        server = self._nodes[self._focus]
-        return f"Process of the server ({ident}); shows the health of the server's SCOM computer {xml_text(server['principal_name'])}."
+        server = xml_text(self._nodes[self._focus]["principal_name"])
+        return f"Process of the server ({ident}); shows the health of the server's SCOM computer {server}."
 
     def end_label(self, box: NodeKey, nodes: Iterable[NodeKey]) -> str:
         """One end of an arrow: the processes involved on their machine, or the client group."""
         if box.kind == "clientGroup":
             return self.box_label(box)
-        names = sorted({self.process_name(n) for n in nodes if n.kind == "process"})
+        names = sorted({self.node_label(n) for n in nodes if n.kind == "process"})
         machine = box if box.kind == "machine" else self._nodes[box]["machine"]
         where = self.short_machine(machine)
         return f"{', '.join(names)} on {where}" if names else where
@@ -266,7 +269,7 @@ class _Texts:
             return self.short_machine(owner) if owner in self._nodes else target.name
         attrs = self._nodes[target]
         if target.kind == "process":
-            return f"{self.process_name(target)} on {self.short_machine(attrs['machine'])}"
+            return f"{self.node_label(target)} on {self.short_machine(attrs['machine'])}"
         if target.kind == "port":
             return f"{self.short_machine(attrs['machine'])}{xml_text(attrs['label'])}"
         return self.short_machine(target)

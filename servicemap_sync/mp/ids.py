@@ -11,7 +11,8 @@ Scheme (``M`` = MP ID = ``<prefix>.<server>``)::
     M.Service                                     the Distributed Application class
     M.Machine.<name> / M.Process.<name> / M.Clients.<name>   component classes
     M.Arrow.<Kind>.<name>.<Kind>.<name>.P<port>   one reference relationship per arrow
-    <class ID>.Discovery, <class ID>.WindowsRollup, <class ID>.UnixRollup
+    <class ID>.Discovery, <class ID>.WindowsRollup, <class ID>.UnixRollup, M.Service.ComponentRollup
+    M.ServiceContainsComponent, M.ComponentContainsWindowsComputer, M.ComponentContainsUnixComputer
 
 Cleaning (no transliteration): runs of other characters become ``_``, a part starting with a
 digit or ``_`` gets an ``x`` in front, variable parts are lower-cased (so names differing only

@@ -2,21 +2,20 @@
 
 SCOM's schema (an XSD embedded in a Microsoft DLL) is not public, so
 ``servicemap_sync.mp.validate`` re-implements the checks its import runs. Every rule
-module needs the same facts about a document: the MP ID and version, the declared
-references, which elements the MP defines (by ID), which aliases it uses and which
-local names it refers to. :func:`index_document` gathers them so that the rules never
-walk the tree again:
+module needs the same facts about a document: the MP ID, the declared references, which
+elements the MP defines (by ID), which aliases it uses and which local names it refers
+to. :func:`index_document` gathers them once:
 
-* one shallow walk over the skeleton (sections → collections → elements), which finds
-  the *MP elements* — the things that carry a management-pack-wide unique ID;
-* one pass over every element (``root.iter()``) that records alias uses
-  (``Alias!Element`` as a whole attribute value or element text, and inside
-  ``$MPElement[Name="…"]$`` / ``$Target/Property[Type="…"]/…$`` tokens) and local
-  references (reference attributes such as ``Target`` or ``TypeID``, and tokens naming
-  an element without an alias).
+* a shallow walk over the skeleton (sections → collections → elements) finds the *MP
+  elements* — the things that carry a management-pack-wide unique ID;
+* one pass over every element collects the strings that refer to elements: reference
+  attributes such as ``Target`` or ``TypeID`` (``Alias!ID`` or a local ID), whole texts
+  or attributes of the form ``Alias!ID``, and ``$MPElement[Name="…"]$`` /
+  ``$Target/Property[Type="…"]/…$`` tokens.
 
-Both are linear in the document size and use dicts, so validating an MP with 10,000
-component classes costs about as much as serialising it.
+The pass only fills sets; each distinct string is interpreted once afterwards, and the
+elements behind a bad name are looked up only when there is one (:func:`locate_uses`).
+Everything is linear in the document size.
 
 Also here: :class:`Problem` (one finding), :func:`where` (a readable location) and
 :func:`parse_version` (shared with the upgrade check).
@@ -141,9 +140,11 @@ def children(el: etree._Element) -> Iterator[etree._Element]:
 
 
 def child(el: etree._Element, tag: str) -> etree._Element | None:
-    """The first child element with this tag (a C-level search, unlike ``find``)."""
-    for c in el.iterchildren(tag):
-        return c
+    """The first child element with this tag (for the few children MP elements have, a
+    plain loop beats ``find`` and ``iterchildren(tag)``)."""
+    for c in el:
+        if c.tag == tag:
+            return c
     return None
 
 
@@ -187,7 +188,7 @@ def index_document(root: etree._Element, *, scan_uses: bool = True) -> MpIndex:
         if tag == "Manifest":
             _index_manifest(index, section)
         elif tag == "LanguagePacks":
-            index.language_packs.extend(c for c in children(section) if c.tag == "LanguagePack")
+            index.language_packs.extend(section.iterchildren("LanguagePack"))
         elif tag in _ELEMENT_DEPTH:
             _index_elements(index, section, _ELEMENT_DEPTH[tag])
     if scan_uses:
@@ -205,10 +206,9 @@ def _index_manifest(index: MpIndex, manifest: etree._Element) -> None:
     references = child(manifest, "References")
     if references is None:
         return
-    for ref in children(references):
-        if ref.tag == "Reference":
-            index.references.append(Reference(
-                ref.get("Alias", ""), child_text(ref, "ID") or "", child_text(ref, "Version") or "", ref))
+    for ref in references.iterchildren("Reference"):
+        index.references.append(Reference(
+            ref.get("Alias", ""), child_text(ref, "ID") or "", child_text(ref, "Version") or "", ref))
 
 
 def _index_elements(index: MpIndex, container: etree._Element, depth: int) -> None:
@@ -281,19 +281,20 @@ def _uses(attr: str, value: str) -> list[tuple[str, str]]:
     found = []
     for name in token_names(value):
         alias, bang, _ = name.partition("!")
-        if bang or name:
-            found.append(("alias", alias) if bang else ("$token", name))
+        if bang:
+            found.append(("alias", alias))
+        elif name:
+            found.append(("$token", name))
     return found
 
 
 def _scan_uses(index: MpIndex) -> None:
-    """The one pass over every element: which aliases and local names are used.
+    """Fill ``used_aliases`` and ``local_names`` from one pass over every element.
 
     Strings are only collected (as sets) during the walk and interpreted afterwards,
-    once per distinct value — the meaning of a reference attribute's value does not
-    depend on the attribute, and the per-component texts repeat. Texts with tokens are
-    matched by one regex call over their concatenation (a token never spans a newline).
-    Where a name is used is only looked up when something is wrong (:func:`locate_uses`).
+    once per distinct value: a reference attribute's meaning does not depend on which
+    attribute it is, and per-component texts repeat. Token texts are matched by one regex
+    call over their concatenation (a token never spans a newline).
     """
     refs: set[str] = set()
     texts: set[str] = set()
@@ -304,9 +305,10 @@ def _scan_uses(index: MpIndex) -> None:
         use = _ref_use(value)
         if use is not None:
             (used if use[0] else local).add(use[1])
-    token_texts = [t for t in texts if "$" in t]
-    for kind, name in [use for t in texts if "$" not in t for use in _uses("", t)] + _uses("", "\n".join(token_texts)):
-        (used if kind == "alias" else local).add(name)
+    with_tokens = "\n".join(t for t in texts if "$" in t)
+    for text in [t for t in texts if "$" not in t] + [with_tokens]:
+        for kind, name in _uses("", text):
+            (used if kind == "alias" else local).add(name)
 
 
 def locate_uses(index: MpIndex, aliases: set[str], names: set[str]) -> Iterator[tuple[etree._Element, str, str]]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -104,21 +105,15 @@ def render_management_pack(
     mp_id = diagram.mp_id
     filename = f"{mp_id}.xml"
     root = skeleton(mp_id, version)
-    doc = _Document(root, mp_id)
-    doc.add_diagram(diagram)
 
     old: etree._Element | None = None
-    retired_ids: frozenset[str] = frozenset()
-    retired_elements: tuple[etree._Element, ...] = ()
+    retired = Retired((), (), {})
     if previous is not None:
         old = parse_previous(previous, mp_id)
-        retired = retire(old, doc.type_ids())
-        doc.add_retired(retired)
-        retired_ids = retired.class_ids
-        retired_elements = retired.classes
-    doc.finish()
+        retired = retire(old, _type_ids(root, diagram))
+    _Document(root, mp_id, retired).add_diagram(diagram)
 
-    problems = _without_retirement(validate_document(root, filename=filename, house_rules=True), retired_elements)
+    problems = _without_retirement(validate_document(root, filename=filename, house_rules=True), retired.classes)
     if old is not None:
         problems.extend(check_upgrade(old, root))
     if problems:
@@ -127,21 +122,33 @@ def render_management_pack(
         raise ValidationError(f"{mp_id}: {len(problems)} problem(s): {shown}{more}", problems)
 
     xml = _XML_DECLARATION + etree.tostring(root, encoding="utf-8", pretty_print=True)
-    start = xml.index(b"<Version>")
+    start = xml.index(b"<Version>")  # the identity's: Identity comes before References
     end = xml.index(b"</Version>", start) + len(b"</Version>")
+    view = memoryview(xml)
+    content_hash = hashlib.sha256(view[:start])
+    content_hash.update(view[end:])
     logger.info(
         "%s: %d components, %d arrows, %d retired types",
-        mp_id, len(diagram.components), len(diagram.arrows), len(retired_ids),
+        mp_id, len(diagram.components), len(diagram.arrows), len(retired.names),
     )
     return RenderedMP(
         mp_id=mp_id,
         filename=filename,
         xml=xml,
-        content_hash=hashlib.sha256(xml[:start] + xml[end:]).hexdigest(),
+        content_hash=content_hash.hexdigest(),
         components={c.id: c.label for c in diagram.components},
         arrows=frozenset((a.source, a.target, a.port) for a in diagram.arrows),
-        retired=retired_ids,
+        retired=retired.class_ids,
     )
+
+
+def _type_ids(root: etree._Element, diagram: Diagram) -> set[str]:
+    """Every ClassType and RelationshipType ID the new version defines as active."""
+    fixed = root.find("TypeDefinitions/EntityTypes")
+    found = {element.get("ID") for section in fixed for element in section}
+    found.update(c.id for c in diagram.components)
+    found.update(a.id for a in diagram.arrows)
+    return found
 
 
 def _without_retirement(problems: list[Problem], retired: tuple[etree._Element, ...]) -> list[Problem]:
@@ -160,75 +167,109 @@ def _ref(element_id: str) -> str:
     return f'$MPElement[Name="{element_id}"]$'
 
 
-class _Document:
-    """Per-server elements of one MP tree, made from prototypes and put in ID order by :meth:`finish`.
+class _Sink:
+    """Appends elements to one section in ID order, merging in those that are already known.
 
-    Each element is made once with its sort key beside it; sorting those pairs in Python
-    and appending once is much cheaper than sorting the lxml children afterwards.
+    The renderer emits each section's elements in ID order (see :meth:`_Document.add_diagram`),
+    so merging the few template and retired elements in as it goes keeps the section sorted
+    without holding every new element in Python; should an ID ever arrive out of order, the
+    section is sorted once at the end instead.
     """
 
-    def __init__(self, root: etree._Element, mp_id: str) -> None:
-        self.mp_id = mp_id
-        self.proto = prototypes()
-        self.sections = {
-            "classes": root.find("TypeDefinitions/EntityTypes/ClassTypes"),
-            "relationships": root.find("TypeDefinitions/EntityTypes/RelationshipTypes"),
-            "discoveries": root.find("Monitoring/Discoveries"),
-            "monitors": root.find("Monitoring/Monitors"),
-            "strings": root.find("LanguagePacks/LanguagePack/DisplayStrings"),
-        }
-        self.service_rules = self.sections["discoveries"].find("Discovery/DataSource/MembershipRules")
-        self.contains = _ref(f"{mp_id}.ServiceContainsComponent")
-        self.member_rel = {os: f"{mp_id}.ComponentContains{os}Computer" for os in _COMPUTERS}
-        self._pending: dict[str, list[tuple[str, etree._Element]]] = {name: [] for name in self.sections}
+    def __init__(self, container: etree._Element, attr: str, extra: Iterable[etree._Element] = ()) -> None:
+        self._container = container
+        self._attr = attr
+        present = list(container)
+        for element in present:
+            container.remove(element)
+        known = [*present, *extra]
+        self._queue = sorted(((e.get(attr), e) for e in known), key=itemgetter(0), reverse=True)
+        self._last = ""
+        self._sorted = True
 
-    def type_ids(self) -> set[str]:
-        """IDs of every ClassType and RelationshipType rendered so far."""
-        found = set()
-        for section in ("classes", "relationships"):
-            found.update(e.get("ID") for e in self.sections[section])
-            found.update(key for key, _el in self._pending[section])
-        return found
-
-    def _add(self, section: str, key: str, element: etree._Element) -> etree._Element:
-        self._pending[section].append((key, element))
+    def emit(self, key: str, element: etree._Element) -> etree._Element:
+        queue = self._queue
+        while queue and queue[-1][0] < key:
+            self._container.append(queue.pop()[1])
+        if key < self._last:
+            self._sorted = False
+        self._last = key
+        self._container.append(element)
         return element
 
+    def close(self) -> None:
+        while self._queue:
+            self._container.append(self._queue.pop()[1])
+        if not self._sorted:
+            self._container[:] = sorted(self._container, key=lambda e: e.get(self._attr))
+
+
+class _Document:
+    """Fills one MP tree from a diagram with elements made from the prototypes."""
+
+    def __init__(self, root: etree._Element, mp_id: str, retired: Retired) -> None:
+        self.mp_id = mp_id
+        self.proto = prototypes()
+        entity = root.find("TypeDefinitions/EntityTypes")
+        discoveries = root.find("Monitoring/Discoveries")
+        self.service_rules = discoveries.find("Discovery/DataSource/MembershipRules")
+        retired_strings = [
+            self.proto["display_described"].make(id=element_id, name=name, description=_RETIRED_DESCRIPTION)
+            for element_id, name in retired.names.items()
+        ]
+        self.classes = _Sink(entity.find("ClassTypes"), "ID", retired.classes)
+        self.relationships = _Sink(entity.find("RelationshipTypes"), "ID", retired.relationships)
+        self.discoveries = _Sink(discoveries, "ID")
+        self.monitors = _Sink(root.find("Monitoring/Monitors"), "ID")
+        self.strings = _Sink(root.find("LanguagePacks/LanguagePack/DisplayStrings"), "ElementID", retired_strings)
+        self.contains = _ref(f"{mp_id}.ServiceContainsComponent")
+        self.member_rel = {os: f"{mp_id}.ComponentContains{os}Computer" for os in _COMPUTERS}
+
     def add_diagram(self, diagram: Diagram) -> None:
+        """Emit everything in ID order: ``M``, ``M.Arrow.*``, the boxes, then ``M.Service``.
+
+        Box IDs (``M.Clients|Machine|Process.<name>``) sort between the two, and the IDs derived
+        from a box (``<box>.Discovery``, ``<box>.UnixRollup``…) sort right after it, since ``.``
+        sorts before every other ID character and names have no dots.
+        """
         self.display(
             self.mp_id,
             f"Service Map: {diagram.server}",
             f"Distributed Application of {diagram.server} and its dependencies, generated by "
             "servicemap-sync from Azure Service Map. Regenerated on every sync: do not edit.",
         )
+        outgoing: dict[str, list[Arrow]] = {}
+        for arrow in diagram.arrows:
+            outgoing.setdefault(arrow.source, []).append(arrow)
+            self.relationships.emit(
+                arrow.id, self.proto["arrow"].make(id=arrow.id, source=arrow.source, target=arrow.target))
+            self.display(arrow.id, arrow.label)
+        for component in diagram.components:
+            self.add_component(component, outgoing.get(component.id, []))
         self.display(
             diagram.service_id,
             f"{diagram.server} (Service Map)",
             f"{diagram.server}, its processes, the machines they talk to and their clients, from Service Map.",
         )
-        outgoing: dict[str, list[Arrow]] = {}
-        for arrow in diagram.arrows:
-            outgoing.setdefault(arrow.source, []).append(arrow)
-            self._add("relationships", arrow.id,
-                      self.proto["arrow"].make(id=arrow.id, source=arrow.source, target=arrow.target))
-            self.display(arrow.id, arrow.label)
-        for component in diagram.components:
-            self.add_component(component, outgoing.get(component.id, []))
+        for sink in (self.classes, self.relationships, self.discoveries, self.monitors, self.strings):
+            sink.close()
 
     def add_component(self, component: Component, arrows: list[Arrow]) -> None:
         proto = self.proto
-        self._add("classes", component.id, proto["component"].make(id=component.id))
+        self.classes.emit(component.id, proto["component"].make(id=component.id))
         self.display(component.id, component.label, component.description)
         self.service_rules.append(
             proto["rule"].make(monitoring_class=_ref(component.id), relationship=self.contains))
 
         member = component.member
-        systems = [os for os, wanted in (("Windows", member and member.windows), ("Unix", member and member.unix)) if wanted]
+        wanted = {"Unix": bool(member and member.unix), "Windows": bool(member and member.windows)}
+        systems = [os for os in ("Unix", "Windows") if wanted[os]]  # in ID order
         if not systems and not arrows:
             return
         discovery_id = f"{component.id}.Discovery"
-        discovery = self._add("discoveries", discovery_id,
-                              proto["discovery"].make(id=discovery_id, target=component.id))
+        discovery = self.discoveries.emit(
+            discovery_id, proto["discovery"].make(id=discovery_id, target=component.id))
+        self.display(discovery_id, f"Service Map members and arrows of {component.label}")
         types = proto["discovery"].anchor(discovery, "types")
         rules = proto["discovery"].anchor(discovery, "rules")
         for os in systems:
@@ -240,33 +281,16 @@ class _Document:
                 value=member.principal_name,
             ))
             monitor_id = f"{component.id}.{os}Rollup"
-            self._add("monitors", monitor_id, proto["rollup"].make(
+            self.monitors.emit(monitor_id, proto["rollup"].make(
                 id=monitor_id, target=component.id, relationship=self.member_rel[os]))
             self.display(monitor_id, f"{component.label}: {_COMPUTER_NAMES[os]} availability")
         for arrow in arrows:
             types.append(proto["discovery_type"].make(type=arrow.id))
             rules.append(proto["rule"].make(monitoring_class=_ref(arrow.target), relationship=_ref(arrow.id)))
-        self.display(discovery_id, f"Service Map members and arrows of {component.label}")
-
-    def add_retired(self, retired: Retired) -> None:
-        self._pending["classes"].extend((el.get("ID"), el) for el in retired.classes)
-        self._pending["relationships"].extend((el.get("ID"), el) for el in retired.relationships)
-        for element_id in sorted(retired.names):
-            self.display(element_id, retired.names[element_id], _RETIRED_DESCRIPTION)
 
     def display(self, element_id: str, name: str, description: str | None = None) -> None:
         if description:
             string = self.proto["display_described"].make(id=element_id, name=name, description=description)
         else:
             string = self.proto["display"].make(id=element_id, name=name)
-        self._add("strings", element_id, string)
-
-    def finish(self) -> None:
-        """Put every section in ID order, template elements included."""
-        for section, container in self.sections.items():
-            attr = "ElementID" if section == "strings" else "ID"
-            items = [(e.get(attr), e) for e in container]
-            items.extend(self._pending[section])
-            items.sort(key=itemgetter(0))
-            container.extend([element for _key, element in items])
-            self._pending[section] = []
+        self.strings.emit(element_id, string)

@@ -24,7 +24,8 @@ __all__ = ["PARSER", "RETIRED_MARK", "Retired", "parse_previous", "retire"]
 RETIRED_MARK = " (retired)"
 
 PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=True, remove_comments=True
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+    remove_blank_text=True, remove_comments=True,
 )
 """Safe parser for management-pack XML we read back (our templates, our previous output):
 no DTD, no entity expansion, no network; blank text dropped so output re-indents cleanly."""

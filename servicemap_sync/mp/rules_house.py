@@ -33,11 +33,12 @@ a Distributed Application whose groups show "not monitored").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lxml import etree
 
-from servicemap_sync.mp.mp_index import HOUSE, Emit, MpIndex, child, token_names
+from servicemap_sync.mp.mp_index import HOUSE, Emit, MpIndex, child
 
 _GENERIC_SERVICE = "Microsoft.SystemCenter.ServiceDesigner.GenericService"
 _COMPONENT_GROUP = "Microsoft.SystemCenter.ServiceDesigner.ServiceComponentGroup"
@@ -45,6 +46,7 @@ _POPULATOR = "Microsoft.SystemCenter.GroupPopulator"
 _CONTAINMENT = "System.Containment"
 _ROOT_FOLDER = "Microsoft.SystemCenter.Monitoring.ViewFolder.Root"
 _SC_LIBRARY = "Microsoft.SystemCenter.Library"
+_MPELEMENT = re.compile(r"""\s*\$MPElement\[Name=(?:"([^"]*)"|'([^']*)')\]\$\s*""")
 
 
 def check(index: MpIndex, emit: Emit) -> None:
@@ -94,22 +96,29 @@ class _Populator:
     rules: tuple[tuple[str, str], ...]
 
 
-def _populator(discovery: etree._Element) -> _Populator:
+def _named(text: str | None) -> str | None:
+    """The element a ``$MPElement[Name="X"]$`` text names."""
+    m = None if text is None else _MPELEMENT.fullmatch(text)
+    return None if m is None else m.group(1) if m.group(1) is not None else m.group(2)
+
+
+def _populator(discovery: etree._Element, members: bool) -> _Populator:
+    """A discovery and, if its data source is a GroupPopulator, its membership rules.
+
+    Without ``members`` only the relationships matter (a component's discovery): each
+    distinct RelationshipClass text is then parsed once, with "" as MonitoringClass.
+    """
     source = child(discovery, "DataSource")
     if source is None or not _remote(source.get("TypeID"), _POPULATOR):
         return _Populator(discovery, False, ())
-    rules = []
+    pairs: set[tuple[str | None, str | None]] = set()
     for rules_el in source.iterchildren("MembershipRules"):
         for rule in rules_el.iterchildren("MembershipRule"):
-            monitoring = token_names(_text(child(rule, "MonitoringClass")))
-            relationship = token_names(_text(child(rule, "RelationshipClass")))
-            if monitoring and relationship:
-                rules.append((monitoring[0], relationship[0]))
-    return _Populator(discovery, True, tuple(rules))
-
-
-def _text(el: etree._Element | None) -> str:
-    return "" if el is None else el.text or ""
+            texts = {c.tag: c.text for c in rule}
+            pairs.add((texts.get("MonitoringClass") if members else "", texts.get("RelationshipClass")))
+    rules = ((monitoring if not members else _named(monitoring), _named(relationship))
+             for monitoring, relationship in pairs)
+    return _Populator(discovery, True, tuple(sorted((m, r) for m, r in rules if m is not None and r is not None)))
 
 
 def _check_da_shape(index: MpIndex, emit: Emit) -> None:
@@ -132,7 +141,9 @@ def _check_da_shape(index: MpIndex, emit: Emit) -> None:
     da_rels = {r.get("ID") for r in containments if _end_type(r, "Source") == da_id}
     by_target: dict[str, list[_Populator]] = {}
     for discovery in index.tagged("Discovery"):
-        by_target.setdefault(discovery.get("Target", ""), []).append(_populator(discovery))
+        target = discovery.get("Target", "")
+        if target == da_id or target in components:
+            by_target.setdefault(target, []).append(_populator(discovery, members=target == da_id))
     rollups = {(m.get("Target"), m.get("RelationshipType")) for m in index.tagged("DependencyMonitor")}
 
     da_members = {mc for p in by_target.get(da_id, []) if p.is_populator for mc, rc in p.rules if rc in da_rels}

@@ -10,9 +10,11 @@ with our own rules on top:
 * scope ``"house"`` — ours: display strings, ID segments, unused aliases, and the shape
   of the Distributed Application we generate (``rules_house``).
 
-The checks are pure (no clock, files or network) except :func:`validate_file`, which
-reads the file it is given. :func:`check_upgrade` (``upgrade``) compares a new MP with the
-previous one. All results are sorted, so the output is deterministic.
+The checks are pure (no clock, files or network) except :func:`validate_file` and
+:func:`check_upgrade_files`, which read the files they are given. :func:`check_upgrade`
+(``upgrade``) compares a new MP with the previous one. Results are sorted, so the output
+is deterministic. The rule tables are in ``schema``; the facts the rules read are
+gathered once by ``mp_index``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from servicemap_sync.mp import rules_house, rules_scom
 from servicemap_sync.mp.mp_index import HOUSE, SCOM, Problem, index_document, where
 from servicemap_sync.mp.upgrade import check_upgrade
 
-__all__ = ["HOUSE", "SCOM", "Problem", "check_upgrade", "validate_bytes", "validate_document", "validate_file"]
+__all__ = ["HOUSE", "SCOM", "Problem", "check_upgrade", "check_upgrade_files", "validate_bytes", "validate_document",
+           "validate_file"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,29 @@ def validate_document(root: etree._Element, *, filename: str | None = None,
     return sorted(problems)
 
 
+def _parse(data: bytes, label: str) -> etree._Element | Problem:
+    """Parse without entities, DTD or network (MP files come from outside).
+
+    Returns the root, or an ``xml`` problem when the document is not well-formed or has
+    a DOCTYPE (an MP never has one; refusing it rules out entity tricks).
+    """
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as err:
+        return Problem(SCOM, "xml", f"{label} (line {err.lineno})", f"not well-formed XML: {err.msg}")
+    if root.getroottree().docinfo.doctype:
+        return Problem(SCOM, "xml", label, "a DOCTYPE is not allowed in a management pack")
+    return root
+
+
+def _read(path: Path) -> bytes | Problem:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        return Problem(SCOM, "file", str(path), f"cannot read the file: {err.strerror or err}")
+
+
 def validate_bytes(data: bytes, *, filename: str | None = None, house_rules: bool = True) -> list[Problem]:
     """Parse safely and validate.
 
@@ -78,15 +104,9 @@ def validate_bytes(data: bytes, *, filename: str | None = None, house_rules: boo
         filename: see :func:`validate_document`.
         house_rules: see :func:`validate_document`.
     """
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             dtd_validation=False, remove_comments=False)
-    where_label = filename or "document"
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as err:
-        return [Problem(SCOM, "xml", f"{where_label} (line {err.lineno})", f"not well-formed XML: {err.msg}")]
-    if root.getroottree().docinfo.doctype:
-        return [Problem(SCOM, "xml", where_label, "a DOCTYPE is not allowed in a management pack")]
+    root = _parse(data, filename or "document")
+    if isinstance(root, Problem):
+        return [root]
     return validate_document(root, filename=filename, house_rules=house_rules)
 
 
@@ -96,10 +116,22 @@ def validate_file(path: Path, *, house_rules: bool = True) -> list[Problem]:
     An unreadable file is reported as a single ``file`` problem rather than raised, so
     ``servicemap-sync validate`` can go on with the other files.
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        return [Problem(SCOM, "file", str(path), f"cannot read the file: {err.strerror or err}")]
+    data = _read(path)
+    if isinstance(data, Problem):
+        return [data]
     return validate_bytes(data, filename=Path(path).name, house_rules=house_rules)
 
 
+def check_upgrade_files(old_path: Path, new_path: Path) -> list[Problem]:
+    """:func:`check_upgrade` on two files (``servicemap-sync validate --upgrade-from``).
+
+    A file that cannot be read or parsed is reported as one ``file`` / ``xml`` problem.
+    """
+    roots = []
+    for path in (old_path, new_path):
+        data = _read(path)
+        root = data if isinstance(data, Problem) else _parse(data, Path(path).name)
+        if isinstance(root, Problem):
+            return [root]
+        roots.append(root)
+    return check_upgrade(roots[0], roots[1])

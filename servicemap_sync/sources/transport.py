@@ -143,7 +143,7 @@ class ArmTransport:
             headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json"}
             self.stats.count("requests")
             try:
-                status, response_headers, raw = self._once(method, url, params, body, headers, server)
+                status, response_headers, raw = self._once(method, url, params, body, headers, what, server)
             except requests.Timeout:
                 raise ServiceMapRequestError(
                     f"{what}: no answer within TimeoutSeconds={self._timeout:g}; raise TimeoutSeconds or a shorter "
@@ -184,25 +184,25 @@ class ArmTransport:
                     continue
             raise _response_error(what, status, response_headers, raw, server=server)
 
-    def _once(self, method, url, params, body, headers, server) -> tuple[int, requests.structures.CaseInsensitiveDict, bytes]:
+    def _once(self, method, url, params, body, headers, what, server) -> tuple[int, requests.structures.CaseInsensitiveDict, bytes]:
         with self._session.request(
             method, url, params=params, json=body, headers=headers, timeout=(min(self._timeout, 30.0), self._timeout),
             verify=self._verify, stream=True,
         ) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > self._max_bytes:
-                raise ServiceMapRequestError(self._too_large(url), server=server)
+                raise ServiceMapRequestError(self._too_large(what), server=server)
             chunks, size = [], 0
             for chunk in response.iter_content(chunk_size=256 * 1024):
                 size += len(chunk)
                 if size > self._max_bytes:
-                    raise ServiceMapRequestError(self._too_large(url), server=server)
+                    raise ServiceMapRequestError(self._too_large(what), server=server)
                 chunks.append(chunk)
             return response.status_code, response.headers, b"".join(chunks)
 
-    def _too_large(self, url: str) -> str:
-        return (f"response larger than sync.max_response_mb ({self._max_bytes // (1024 * 1024)} MB) from "
-                f"{url.split('?')[0]}: raise the cap or shorten TimeWindowMinutes")
+    def _too_large(self, what: str) -> str:
+        return (f"{what}: response larger than sync.max_response_mb ({self._max_bytes // (1024 * 1024)} MB); "
+                f"raise the cap or shorten TimeWindowMinutes")
 
     def _token(self) -> str:
         try:

@@ -202,6 +202,17 @@ def test_self_links_only_with_the_flag() -> None:
     assert (by_label(flagged)[W3WP_BOX], admin[0], ":8172") in flagged.arrows
 
 
+def test_connection_without_a_server_port_draws_an_unlabelled_arrow() -> None:
+    unknown = Connection("c/no-port", W3WP.key, SQLSERVR.key, None)
+    rendered = render(server_map(WEB, (WEB, SQL), (W3WP, SQLSERVR), (unknown,)))
+    box = by_label(rendered)
+    assert rendered.arrows == {(box["w3wp (IIS Worker Process) on web01"], box["sql01.contoso.com"], "")}
+    root = parse(rendered.xml)
+    (arrow,) = [r for r in root.iter("RelationshipType") if r.get("Base") == "System!System.Reference"]
+    assert arrow.get("ID").endswith(".PAny")
+    assert names(root)[arrow.get("ID")] == "w3wp on web01 → sqlservr on sql01"
+
+
 # --- membership and health ----------------------------------------------------------------
 
 def test_members_are_found_by_principal_name() -> None:
@@ -314,6 +325,8 @@ def test_xml_is_pretty_printed_utf8_with_declaration() -> None:
 def test_same_input_same_bytes_and_hash_ignores_the_version() -> None:
     one, two = render(web_map()), render(web_map())
     assert one.xml == two.xml and one.content_hash == two.content_hash
+    without_version = re.sub(rb"<Version>1\.0\.0\.1</Version>", b"", one.xml, count=1)
+    assert one.content_hash == hashlib.sha256(without_version).hexdigest()
     later = render(web_map(), version="1.0.0.2")
     assert later.xml != one.xml
     assert later.content_hash == one.content_hash
@@ -354,3 +367,34 @@ def test_validation_problems_raise_naming_the_mp_and_element(monkeypatch: pytest
         render(web_map())
     assert caught.value.problems == (problem,)
     assert MP_ID in str(caught.value) and "ManagementPack/Monitoring" in str(caught.value)
+
+
+# --- templates ----------------------------------------------------------------------------
+
+def test_templates_are_parsed_once_and_leave_no_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
+    from servicemap_sync.mp import templates
+
+    loads: list[str] = []
+    real_load = templates._load
+    monkeypatch.setattr(templates, "_load", lambda name: loads.append(name) or real_load(name))
+    templates._skeleton_template.cache_clear()
+    templates.prototypes.cache_clear()
+    try:
+        first, second = render(web_map()), render(web_map(without=(JAVA,)))
+    finally:
+        templates._skeleton_template.cache_clear()
+        templates.prototypes.cache_clear()
+    assert sorted(loads) == ["distributed_application.xml", "elements.xml"]
+    for rendered in (first, second):
+        assert b"${" not in rendered.xml and b'slot="' not in rendered.xml
+
+
+def test_out_of_order_emission_is_still_sorted() -> None:
+    section = etree.Element("ClassTypes")
+    for key in ("f", "b"):
+        etree.SubElement(section, "ClassType", ID=key)
+    sink = render_module._Sink(section, "ID", [etree.Element("ClassType", ID="d")])
+    for key in ("c", "a", "e"):
+        sink.emit(key, etree.Element("ClassType", ID=key))
+    sink.close()
+    assert [el.get("ID") for el in section] == ["a", "b", "c", "d", "e", "f"]
