@@ -146,12 +146,13 @@ class SyncService:
         return summary
 
     def _pass(self, summary: RunSummary, progress: Progress | None, servers: Iterable[str] | None, *, publisher) -> None:
+        from .gctuning import relaxed_gc
         from .sources.matching import match_servers
         from .sources.session import open_session
 
         wanted = list(servers) if servers is not None else list(self.settings.servers)
         start, end = _window(self._now(), self.settings.schedule.time_window_minutes)
-        with open_session(self.settings) as session:
+        with open_session(self.settings) as session, relaxed_gc():
             matched, failures = match_servers(wanted, session.client.list_machines(start=start, end=end))
             matched, clashes = _one_pack_per_id(matched, self.settings.mp_id_prefix)
             for failure in [*failures, *clashes]:
