@@ -256,6 +256,9 @@ def _guard(action):
     except SyncError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted: servers in hand were finished, the rest were not started", err=True)
+        sys.exit(130)
 
 
 def _with_progress(settings, action):

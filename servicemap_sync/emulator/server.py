@@ -324,14 +324,15 @@ def serve_forever(scenario: Scenario, *, port: int, on_ready: Callable[[Emulator
     """
     stopping = threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set()) if in_main else None
+    # Both signals only set the event, so one arriving at any moment (even inside on_ready)
+    # leads to the same clean stop instead of a KeyboardInterrupt somewhere unexpected.
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in signals} if in_main else {}
     try:
         with Emulator(scenario, port=port, **options) as emu:
             on_ready(emu)
-            try:
-                stopping.wait()
-            except KeyboardInterrupt:
-                logger.info("interrupted; stopping the emulator")
+            stopping.wait()
+            logger.info("signalled; stopping the emulator")
     finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
