@@ -1,0 +1,93 @@
+"""Every sample server's management pack: valid, with the boxes and arrows its map calls for.
+
+The expectation is worked out here from the sample JSON itself (which boxes and arrows a
+single-machine map implies, after leaving out loopback and self-links), not from anything the
+renderer produced, so a renderer that drops or invents a box or an arrow fails.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+
+import pytest
+
+from servicemap_sync.emulator import load_scenario
+from servicemap_sync.graph import build_graph
+from servicemap_sync.mp import render_management_pack
+from servicemap_sync.mp.validate import validate_bytes
+from servicemap_sync.sources.parse import parse_map_response
+
+SCENARIO = load_scenario()
+KINDS = {"Machine": "machine", "Process": "process", "Clients": "clients"}
+
+
+def _machine_of(ref: dict) -> str:
+    return ref["properties"]["machine"]["name"].lower()
+
+
+def expected_boxes_and_arrows(the_map: dict, focus: str) -> tuple[set, set]:
+    """Boxes ``(kind, name)`` and arrows ``(from box, to box, port)`` the map implies for ``focus``."""
+    boxes = {("machine", focus)}
+    arrows = set()
+    for connection in the_map["edges"]["connections"]:
+        props = connection["properties"]
+        source, target = props["source"], props["destination"]
+        port = (props.get("serverPort") or {}).get("properties", {})
+        if str(port.get("ipAddress", "")).startswith("127."):
+            continue
+        target_machine = _machine_of(target)
+        if source["kind"] == "ref:clientgroup":
+            source_machine, source_box = None, ("clients", source["name"].lower())
+        else:
+            source_machine = _machine_of(source)
+            if source_machine == target_machine:
+                continue  # a self-link
+            source_box = ("process", source["name"].lower()) if source_machine == focus else ("machine", source_machine)
+        if focus not in (source_machine, target_machine):
+            continue
+        target_box = ("process", target["name"].lower()) if target_machine == focus else ("machine", target_machine)
+        boxes |= {source_box, target_box}
+        arrows.add((source_box, target_box, port.get("portNumber")))
+    for acceptor in the_map["edges"]["acceptors"]:
+        process = acceptor["properties"]["destination"]
+        listens_on = acceptor["properties"]["source"].get("properties", {}).get("ipAddress", "")
+        if _machine_of(process) == focus and not listens_on.startswith("127."):  # loopback is left out
+            boxes.add(("process", process["name"].lower()))
+    return boxes, arrows
+
+
+def _kind(mp_id: str, component_id: str) -> str:
+    return KINDS[component_id[len(mp_id) + 1:].split(".")[0]]
+
+
+def _server_machines() -> list[tuple[str, str]]:
+    by_label = {}
+    for name, machine in SCENARIO.machines.items():
+        props = machine["properties"]
+        for label in (props.get("fullyQualifiedDomainName"), props.get("computerName"), props.get("displayName")):
+            if label:
+                by_label.setdefault(label.lower(), name)
+    return [(server, by_label[server.lower()]) for server in SCENARIO.servers_group]
+
+
+@pytest.mark.parametrize("server, machine", _server_machines(), ids=[s for s, _ in _server_machines()])
+def test_sample_server_pack_has_the_boxes_and_arrows_of_its_map(server: str, machine: str) -> None:
+    the_map = SCENARIO.maps[machine]
+    body = {"startTime": "2026-11-23T10:00:00Z", "endTime": "2026-11-23T11:00:00Z", "map": the_map}
+    server_map = parse_map_response(body, server=server, focus_machine=machine)
+    rendered = render_management_pack(build_graph(server_map), mp_id_prefix="Contoso.SvcMap", version="1.0.0.0")
+
+    assert validate_bytes(rendered.xml, filename=rendered.filename) == []
+    boxes, arrows = expected_boxes_and_arrows(the_map, machine.lower())
+    assert Counter(_kind(rendered.mp_id, c) for c in rendered.components) == Counter(kind for kind, _ in boxes)
+    assert Counter((_kind(rendered.mp_id, a), _kind(rendered.mp_id, b), port) for a, b, port in rendered.arrows) == \
+        Counter((a[0], b[0], f":{port}" if port is not None else "") for a, b, port in arrows)
+
+    labels = " | ".join(rendered.components.values())
+    for kind, name in boxes:
+        if kind == "machine" and name in {n.lower() for n in SCENARIO.machines}:
+            props = next(m for n, m in SCENARIO.machines.items() if n.lower() == name)["properties"]
+            human = props.get("fullyQualifiedDomainName") or props.get("computerName") or props.get("displayName")
+            assert human.split(".")[0].lower() in labels.lower(), f"{human} missing from the display names"
+    assert datetime(2026, 11, 23, 11, tzinfo=timezone.utc) == server_map.end_time
