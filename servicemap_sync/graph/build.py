@@ -25,6 +25,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 
+from operator import itemgetter
+
 import networkx as nx
 
 from servicemap_sync.errors import RenderError
@@ -70,26 +72,37 @@ def build_graph(server_map: ServerMap, *, include_self_links: bool = False) -> n
     processes = {p.key: p for p in server_map.processes}
     ports = {p.key: p for p in server_map.ports}
     groups = {g.key: g for g in server_map.client_groups}
-    focus = server_map.focus
-    if focus not in machines:
-        raise RenderError(f"{server_map.server}: the map has no node for its own machine {focus}")
+    if server_map.focus not in machines:
+        raise RenderError(f"{server_map.server}: the map has no node for its own machine {server_map.focus}")
+    # Keys are used as the node objects themselves (each node's own key), never as equal copies
+    # from references: dict lookups (ours and networkx's) then match by identity, without
+    # comparing the strings of the key.
+    focus = machines[server_map.focus].key
     here = focus.name
     endpoints: dict[NodeKey, Process | ClientGroup] = {**processes, **groups}
 
-    kept: list[Connection] = []
+    # (sort key, port number, connection); the sort key is (source, destination, port or -1, id)
+    kept: list[tuple[tuple[NodeKey, NodeKey, int, str], int | None, Connection]] = []
     dropped = {"other": 0, "loopback": 0, "self": 0}
     for conn in server_map.connections:
-        src = _lookup(endpoints, conn.source, server_map.server, conn.id)
-        dst = _lookup(endpoints, conn.destination, server_map.server, conn.id)
-        if here not in (src.key.machine, dst.key.machine):
+        ends = []
+        for key in (conn.source, conn.destination):
+            obj = endpoints.get(key)
+            if obj is None:
+                raise RenderError(f"{server_map.server}: connection {conn.id} names {key}, which the map lacks")
+            ends.append(obj.key)
+        src, dst = ends
+        port = conn.server_port
+        if here != src.machine and here != dst.machine:
             dropped["other"] += 1
-        elif is_loopback(conn.server_port):
+        elif port is not None and _is_loopback_ip(port.ip_address):
             dropped["loopback"] += 1
-        elif src.key.kind == "process" and src.key.machine == dst.key.machine and not include_self_links:
+        elif src.kind == "process" and src.machine == dst.machine and not include_self_links:
             dropped["self"] += 1
         else:
-            kept.append(conn)
-    kept.sort(key=lambda c: (c.source, c.destination, _port_number(c.server_port) or -1, c.id))
+            number = _port_number(port)
+            kept.append(((src, dst, number or -1, conn.id), number, conn))
+    kept.sort(key=itemgetter(0))
 
     accepted: list[tuple[Port, Process, str]] = []
     for acc in server_map.acceptors:
@@ -101,28 +114,31 @@ def build_graph(server_map: ServerMap, *, include_self_links: bool = False) -> n
             accepted.append((port, proc, acc.id))
     accepted.sort(key=lambda item: (item[0].key, item[1].key, item[2]))
 
+    # machine name -> that machine's own key, for the "machine" attribute of what runs on it
+    owners = {key.machine: key for key in machines if key == machine_of(key)}
     nodes: dict[NodeKey, dict[str, object]] = {focus: _machine_attrs(machines[focus])}
     for proc in processes.values():
         if proc.key.machine == here:
-            nodes[proc.key] = _process_attrs(proc)
-    for conn in kept:
-        for key in (conn.source, conn.destination):
+            nodes[proc.key] = _process_attrs(proc, owners)
+    for (src, dst, _number, _id), _port, _conn in kept:
+        for key in (src, dst):
             if key in nodes:
                 continue
             obj = endpoints[key]
-            if isinstance(obj, ClientGroup):
-                nodes[key] = _group_attrs(obj)
-                if obj.clients_of in ports:  # named in the group's label ("clients of web01:80")
-                    nodes.setdefault(obj.clients_of, _port_attrs(ports[obj.clients_of]))
+            if key.kind == "clientGroup":
+                nodes[key] = _group_attrs(obj, owners)
+                port = ports.get(obj.clients_of)
+                if port is not None:  # named in the group's label ("clients of web01:80")
+                    nodes.setdefault(port.key, _port_attrs(port, owners))
                 continue
-            nodes[key] = _process_attrs(obj)
-            owner = machine_of(key)
+            attrs = nodes[key] = _process_attrs(obj, owners)
+            owner = attrs["machine"]
             if owner not in machines:
                 raise RenderError(f"{server_map.server}: process {key} runs on {owner.name}, which the map lacks")
             if owner not in nodes:
                 nodes[owner] = _machine_attrs(machines[owner])
     for port, _proc, _id in accepted:
-        nodes[port.key] = _port_attrs(port)
+        nodes[port.key] = _port_attrs(port, owners)
 
     graph = nx.MultiDiGraph(
         server=server_map.server,
@@ -131,30 +147,26 @@ def build_graph(server_map: ServerMap, *, include_self_links: bool = False) -> n
         end_time=server_map.end_time,
     )
     graph.add_nodes_from((key, nodes[key]) for key in sorted(nodes))
-    graph.add_edges_from(
-        (
-            conn.source,
-            conn.destination,
-            conn.id,
-            {
-                "kind": "connection",
-                "id": conn.id,
-                "port": _port_number(conn.server_port),
-                "ip": conn.server_port.ip_address if conn.server_port else None,
-                "failure_state": conn.failure_state,
-                "failed_only": conn.failure_state == FAILURE_FAILED,
-            },
+    add_edge = graph.add_edge  # one call per edge: add_edges_from copies every attribute dict twice more
+    for (src, dst, _number, conn_id), number, conn in kept:
+        port = conn.server_port
+        add_edge(
+            src, dst, conn_id,
+            kind="connection",
+            id=conn_id,
+            port=number,
+            ip=port.ip_address if port is not None else None,
+            failure_state=conn.failure_state,
+            failed_only=conn.failure_state == FAILURE_FAILED,
         )
-        for conn in kept
-    )
-    graph.add_edges_from(
-        (port.key, proc.key, acc_id, {"kind": "acceptor", "id": acc_id}) for port, proc, acc_id in accepted
-    )
-    logger.debug(
-        "%s: graph has %d nodes, %d edges; dropped %d foreign, %d loopback, %d self-link connections",
-        server_map.server, graph.number_of_nodes(), graph.number_of_edges(),
-        dropped["other"], dropped["loopback"], dropped["self"],
-    )
+    for port, proc, acc_id in accepted:
+        add_edge(port.key, proc.key, acc_id, kind="acceptor", id=acc_id)
+    if logger.isEnabledFor(logging.DEBUG):  # counting a multigraph's edges walks all of them
+        logger.debug(
+            "%s: graph has %d nodes, %d edges; dropped %d foreign, %d loopback, %d self-link connections",
+            server_map.server, graph.number_of_nodes(), graph.number_of_edges(),
+            dropped["other"], dropped["loopback"], dropped["self"],
+        )
     return graph
 
 
@@ -190,21 +202,14 @@ def _port_number(port: PortRef | None) -> int | None:
     return number if isinstance(number, int) and 0 <= number <= _MAX_PORT else None
 
 
-def _lookup(
-    endpoints: dict[NodeKey, Process | ClientGroup], key: NodeKey, server: str, conn_id: str
-) -> Process | ClientGroup:
-    try:
-        return endpoints[key]
-    except KeyError:
-        raise RenderError(f"{server}: connection {conn_id} names {key}, which the map lacks") from None
-
-
 def _machine_attrs(machine: Machine) -> dict[str, object]:
     label = machine.label
-    principal = next(
-        (n.strip() for n in (machine.fqdn, machine.computer_name) if n and n.strip() and n.strip() != "???"),
-        label,
-    )
+    principal = label
+    for name in (machine.fqdn, machine.computer_name):
+        name = name.strip() if name else ""
+        if name and name != "???":
+            principal = name
+            break
     return {
         "kind": "machine",
         "label": label,
@@ -215,23 +220,28 @@ def _machine_attrs(machine: Machine) -> dict[str, object]:
     }
 
 
-def _process_attrs(proc: Process) -> dict[str, object]:
-    return {"kind": "process", "label": proc.label, "obj": proc, "machine": machine_of(proc.key)}
+def _owner(key: NodeKey, owners: dict[str, NodeKey]) -> NodeKey:
+    """:func:`machine_of`, as the machine's own key object when the map has the machine."""
+    return owners.get(key.machine) or machine_of(key)
 
 
-def _port_attrs(port: Port) -> dict[str, object]:
+def _process_attrs(proc: Process, owners: dict[str, NodeKey]) -> dict[str, object]:
+    return {"kind": "process", "label": proc.label, "obj": proc, "machine": _owner(proc.key, owners)}
+
+
+def _port_attrs(port: Port, owners: dict[str, NodeKey]) -> dict[str, object]:
     name = port.display_name.strip() if port.display_name else ""
     if not name or name == "???":
         name = f":{port.port_number}" if port.port_number is not None else port.name
-    return {"kind": "port", "label": name, "obj": port, "machine": machine_of(port.key)}
+    return {"kind": "port", "label": name, "obj": port, "machine": _owner(port.key, owners)}
 
 
-def _group_attrs(group: ClientGroup) -> dict[str, object]:
+def _group_attrs(group: ClientGroup, owners: dict[str, NodeKey]) -> dict[str, object]:
     name = group.display_name.strip() if group.display_name else ""
     return {
         "kind": "clientGroup",
         "label": name if name and name != "???" else group.name,
         "obj": group,
-        "machine": machine_of(group.key),
+        "machine": _owner(group.key, owners),
         "clients_of": group.clients_of,
     }

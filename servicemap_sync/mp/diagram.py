@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 import networkx as nx
 
@@ -105,22 +105,23 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     focus: NodeKey = graph.graph["focus"]
     mp = ids.mp_id(mp_id_prefix, server)
     nodes: dict[NodeKey, dict] = dict(graph.nodes(data=True))
-
-    def box(node: NodeKey) -> NodeKey:
-        attrs = nodes[node]
-        if attrs["kind"] == "process" and attrs["machine"] != focus:
-            return attrs["machine"]
-        return node
+    # The box a node is drawn in: a peer machine's processes are drawn as the machine.
+    box = {
+        key: attrs["machine"] if attrs["kind"] == "process" and attrs["machine"] != focus else key
+        for key, attrs in nodes.items()
+    }
 
     ports_of: dict[NodeKey, set[int]] = defaultdict(set)
     grouped: dict[tuple[NodeKey, NodeKey, int | None], list[tuple[NodeKey, NodeKey, bool]]] = defaultdict(list)
-    for u, v, data in graph.edges(data=True):
-        if data["kind"] == "acceptor":
-            number = nodes[u]["obj"].port_number
-            if number is not None:
-                ports_of[v].add(number)
-        else:
-            grouped[(box(u), box(v), data["port"])].append((u, v, data["failed_only"]))
+    for u, neighbours in graph.adjacency():  # the order of graph.edges(), without a view per edge
+        for v, keyed in neighbours.items():
+            for data in keyed.values():
+                if data["kind"] == "acceptor":
+                    number = nodes[u]["obj"].port_number
+                    if number is not None:
+                        ports_of[v].add(number)
+                else:
+                    grouped[(box[u], box[v], data["port"])].append((u, v, data["failed_only"]))
 
     boxes: set[NodeKey] = {focus, *ports_of}
     for src, dst, _port in grouped:
@@ -134,50 +135,46 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     names = {key: name for labels in by_kind.values() for key, name in ids.assign_names(labels).items()}
     comp_ids = {key: ids.component_id(mp, key.kind, names[key]) for key in boxes}
 
-    components = tuple(
-        sorted(
-            (
-                Component(
-                    id=comp_ids[key],
-                    kind="server" if key == focus else key.kind,
-                    key=key,
-                    label=xml_text(texts.box_label(key)),
-                    description=xml_text(texts.box_description(key)),
-                    member=_member(nodes[focus] if key.kind == "process" else nodes[key]),
-                )
-                for key in boxes
-            ),
-            key=lambda c: c.id,
-        )
+    server_member = _member(nodes[focus])  # every process box shows the server's computer
+    components = sorted(
+        (
+            Component(
+                id=comp_ids[key],
+                kind="server" if key == focus else key.kind,
+                key=key,
+                label=xml_text(texts.box_label(key)),
+                description=xml_text(texts.box_description(key)),
+                member=server_member if key.kind == "process" else _member(nodes[key]),
+            )
+            for key in boxes
+        ),
+        key=attrgetter("id"),
     )
 
+    parts = {key: (key.kind, names[key]) for key in boxes}
     arrows = []
+    end_label = texts.end_label
     for (src, dst, port), members in grouped.items():
-        failed = all(f for _u, _v, f in members)
+        if len(members) == 1:  # the usual case
+            (u, v, failed), = members
+            sources, targets = (u,), (v,)
+        else:
+            failed = all(f for _u, _v, f in members)
+            sources, targets = tuple(u for u, _v, _f in members), tuple(v for _u, v, _f in members)
         port_label = f":{port}" if port is not None else ""
         label = " ".join(filter(None, (
-            texts.end_label(src, (u for u, _v, _f in members)),
-            "→",
-            texts.end_label(dst, (v for _u, v, _f in members)),
-            port_label,
-            "(failed)" if failed else "",
+            end_label(src, sources), "→", end_label(dst, targets), port_label, "(failed)" if failed else "",
         )))
-        arrows.append(
-            Arrow(
-                id=ids.arrow_id(mp, (src.kind, names[src]), (dst.kind, names[dst]), port),
-                source=comp_ids[src],
-                target=comp_ids[dst],
-                port=port_label,
-                label=xml_text(label),
-                failed=failed,
-            )
-        )
-    arrows.sort(key=lambda a: a.id)
+        arrows.append(Arrow(
+            ids.arrow_id(mp, parts[src], parts[dst], port), comp_ids[src], comp_ids[dst], port_label,
+            xml_text(label), failed,
+        ))
+    arrows.sort(key=attrgetter("id"))
     return Diagram(
         mp_id=mp,
         server=xml_text(server) or mp,
         service_id=ids.service_id(mp),
-        components=components,
+        components=tuple(components),
         arrows=tuple(arrows),
     )
 
@@ -202,6 +199,8 @@ class _Texts:
         self._focus = focus
         self._ports_of = ports_of
         self._short: dict[NodeKey, str] = {}
+        self._labels: dict[NodeKey, str] = {}
+        self._ends: dict[tuple[NodeKey, tuple[NodeKey, ...]], str] = {}
 
     def short_machine(self, key: NodeKey) -> str:
         """Computer or display name (``sql01``), else the machine label."""
@@ -215,7 +214,10 @@ class _Texts:
 
     def node_label(self, key: NodeKey) -> str:
         """The node's label, XML-safe, else its Service Map name."""
-        return xml_text(self._nodes[key]["label"]) or key.name
+        label = self._labels.get(key)
+        if label is None:
+            label = self._labels[key] = xml_text(self._nodes[key]["label"]) or key.name
+        return label
 
     def id_name(self, key: NodeKey) -> str:
         """The raw name an ID is cleaned from (kind is implied by the namespace)."""
@@ -254,8 +256,17 @@ class _Texts:
         server = xml_text(self._nodes[self._focus]["principal_name"])
         return f"Process of the server ({ident}); shows the health of the server's SCOM computer {server}."
 
-    def end_label(self, box: NodeKey, nodes: Iterable[NodeKey]) -> str:
-        """One end of an arrow: the processes involved on their machine, or the client group."""
+    def end_label(self, box: NodeKey, nodes: tuple[NodeKey, ...]) -> str:
+        """One end of an arrow: the processes involved on their machine, or the client group.
+
+        Remembered: a busy process is the same end of thousands of arrows.
+        """
+        label = self._ends.get((box, nodes))
+        if label is None:
+            label = self._ends[(box, nodes)] = self._end_label(box, nodes)
+        return label
+
+    def _end_label(self, box: NodeKey, nodes: tuple[NodeKey, ...]) -> str:
         if box.kind == "clientGroup":
             return self.box_label(box)
         names = sorted({self.node_label(n) for n in nodes if n.kind == "process"})

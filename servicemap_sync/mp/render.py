@@ -32,9 +32,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import islice
 
 import networkx as nx
 from lxml import etree
@@ -167,130 +168,148 @@ def _ref(element_id: str) -> str:
     return f'$MPElement[Name="{element_id}"]$'
 
 
-class _Sink:
-    """Appends elements to one section in ID order, merging in those that are already known.
+def _fill(container: etree._Element, attr: str, keys: list[str], elements: Iterable[etree._Element],
+          known: Iterable[etree._Element] = ()) -> None:
+    """Fill a section with new elements (``keys`` are their IDs, in order), kept sorted by ID.
 
-    The renderer emits each section's elements in ID order (see :meth:`_Document.add_diagram`),
-    so merging the few template and retired elements in as it goes keeps the section sorted
-    without holding every new element in Python; should an ID ever arrive out of order, the
-    section is sorted once at the end instead.
+    The section's present elements and ``known`` ones (the template's, the retired ones) are
+    merged in. The renderer makes each section's elements in ID order (see
+    :meth:`_Document.add_diagram`), so they are appended as they come, in one lxml call, and
+    only the few known ones are inserted at their places; should an ID ever come out of order,
+    the whole section is sorted instead.
     """
+    merged = sorted([*container, *known], key=lambda e: e.get(attr))
+    del container[:]
+    container.extend(elements)
+    if keys != sorted(keys):
+        container.extend(merged)
+        container[:] = sorted(container, key=lambda e: e.get(attr))
+        return
+    for rank, element in enumerate(merged):
+        container.insert(bisect_right(keys, element.get(attr)) + rank, element)
 
-    def __init__(self, container: etree._Element, attr: str, extra: Iterable[etree._Element] = ()) -> None:
-        self._container = container
-        self._attr = attr
-        present = list(container)
-        for element in present:
-            container.remove(element)
-        known = [*present, *extra]
-        self._queue = sorted(((e.get(attr), e) for e in known), key=itemgetter(0), reverse=True)
-        self._last = ""
-        self._sorted = True
 
-    def emit(self, key: str, element: etree._Element) -> etree._Element:
-        queue = self._queue
-        while queue and queue[-1][0] < key:
-            self._container.append(queue.pop()[1])
-        if key < self._last:
-            self._sorted = False
-        self._last = key
-        self._container.append(element)
-        return element
-
-    def close(self) -> None:
-        while self._queue:
-            self._container.append(self._queue.pop()[1])
-        if not self._sorted:
-            self._container[:] = sorted(self._container, key=lambda e: e.get(self._attr))
+_Box = tuple[Component, list[str], list[Arrow]]
+"""A component, the computer classes its member is looked for in, and its outgoing arrows."""
 
 
 class _Document:
-    """Fills one MP tree from a diagram with elements made from the prototypes."""
+    """Fills one MP tree from a diagram with elements made from the prototypes.
+
+    Sections are filled one after the other, in document order, each from a few batches of
+    prototype copies (:class:`~servicemap_sync.mp.templates.Filler`), so the nodes of a section
+    lie together in memory and the finished tree is serialised and freed in one sweep.
+    """
 
     def __init__(self, root: etree._Element, mp_id: str, retired: Retired) -> None:
         self.mp_id = mp_id
-        self.proto = prototypes()
-        entity = root.find("TypeDefinitions/EntityTypes")
-        discoveries = root.find("Monitoring/Discoveries")
-        self.service_rules = discoveries.find("Discovery/DataSource/MembershipRules")
-        retired_strings = [
-            self.proto["display_described"].make(id=element_id, name=name, description=_RETIRED_DESCRIPTION)
-            for element_id, name in retired.names.items()
-        ]
-        self.classes = _Sink(entity.find("ClassTypes"), "ID", retired.classes)
-        self.relationships = _Sink(entity.find("RelationshipTypes"), "ID", retired.relationships)
-        self.discoveries = _Sink(discoveries, "ID")
-        self.monitors = _Sink(root.find("Monitoring/Monitors"), "ID")
-        self.strings = _Sink(root.find("LanguagePacks/LanguagePack/DisplayStrings"), "ElementID", retired_strings)
-        self.contains = _ref(f"{mp_id}.ServiceContainsComponent")
+        self.root = root
+        self.retired = retired
+        proto = prototypes()
+        self.discovery_proto = proto["discovery"]
+        self.component = proto["component"].filler(("id",))
+        self.arrow = proto["arrow"].filler(("id", "source", "target"))
+        self.discovery = proto["discovery"].filler(("id", "target"))
+        self.discovery_type = proto["discovery_type"].filler(("type",))
+        self.rule = proto["rule"].filler(("monitoring_class", "relationship"))
+        self.member_rule = proto["member_rule"].filler(("monitoring_class", "relationship", "property", "value"))
+        self.rollup = proto["rollup"].filler(("id", "target", "relationship"))
+        self.display = proto["display"].filler(("id", "name"))
+        self.described = proto["display_described"].filler(("id", "name", "description"))
         self.member_rel = {os: f"{mp_id}.ComponentContains{os}Computer" for os in _COMPUTERS}
 
     def add_diagram(self, diagram: Diagram) -> None:
-        """Emit everything in ID order: ``M``, ``M.Arrow.*``, the boxes, then ``M.Service``.
+        """Fill every section in ID order: ``M``, ``M.Arrow.*``, the boxes, then ``M.Service``.
 
         Box IDs (``M.Clients|Machine|Process.<name>``) sort between the two, and the IDs derived
         from a box (``<box>.Discovery``, ``<box>.UnixRollup``…) sort right after it, since ``.``
         sorts before every other ID character and names have no dots.
         """
-        self.display(
+        outgoing: dict[str, list[Arrow]] = {}
+        for arrow in diagram.arrows:
+            outgoing.setdefault(arrow.source, []).append(arrow)
+        boxes = [(component, _systems(component), outgoing.get(component.id, [])) for component in diagram.components]
+        root, retired = self.root, self.retired
+        entity = root.find("TypeDefinitions/EntityTypes")
+        discoveries = root.find("Monitoring/Discoveries")
+        service_rules = discoveries.find("Discovery/DataSource/MembershipRules")
+
+        keys = [component.id for component in diagram.components]
+        _fill(entity.find("ClassTypes"), "ID", keys, self.component.make((key,) for key in keys), retired.classes)
+        rows = [(arrow.id, arrow.source, arrow.target) for arrow in diagram.arrows]
+        _fill(entity.find("RelationshipTypes"), "ID", [row[0] for row in rows], self.arrow.make(rows),
+              retired.relationships)
+        self.add_discoveries(discoveries, [box for box in boxes if box[1] or box[2]])
+        contains = _ref(f"{self.mp_id}.ServiceContainsComponent")
+        service_rules.extend(self.rule.make((_ref(key), contains) for key in keys))
+        rows = [(f"{component.id}.{os}Rollup", component.id, self.member_rel[os])
+                for component, systems, _arrows in boxes for os in systems]
+        _fill(root.find("Monitoring/Monitors"), "ID", [row[0] for row in rows], self.rollup.make(rows))
+        self.add_display_strings(diagram, boxes)
+
+    def add_discoveries(self, section: etree._Element, boxes: list[_Box]) -> None:
+        """The GroupPopulator of each box that has a member or arrows: it puts the member's
+        computer in the box and creates the box's arrows."""
+        rows = [(f"{component.id}.Discovery", component.id) for component, _systems, _arrows in boxes]
+        made = list(self.discovery.make(rows))
+        _fill(section, "ID", [row[0] for row in rows], made)
+        member_rel = self.member_rel
+        member_class = {  # the member rule's values but the principal name, per computer class
+            os: (_ref(computer), _ref(member_rel[os]), f'$MPElement[Name="{computer}"]/PrincipalName$')
+            for os, computer in _COMPUTERS.items()
+        }
+        types = self.discovery_type.make(
+            (rel,) for _component, systems, arrows in boxes
+            for rel in [*(member_rel[os] for os in systems), *(arrow.id for arrow in arrows)]
+        )
+        member_rules = self.member_rule.make(
+            (*member_class[os], component.member.principal_name)
+            for component, systems, _arrows in boxes for os in systems
+        )
+        arrow_rules = self.rule.make(
+            (_ref(arrow.target), _ref(arrow.id)) for _component, _systems, arrows in boxes for arrow in arrows
+        )
+        anchor = self.discovery_proto.anchor
+        for discovery, (_component, systems, arrows) in zip(made, boxes):
+            anchor(discovery, "types").extend(islice(types, len(systems) + len(arrows)))
+            rules = anchor(discovery, "rules")
+            rules.extend(islice(member_rules, len(systems)))
+            rules.extend(islice(arrow_rules, len(arrows)))
+
+    def add_display_strings(self, diagram: Diagram, boxes: list[_Box]) -> None:
+        """Every element's display string, in ID order (see :meth:`add_diagram`)."""
+        strings: list[tuple[str, str, str | None]] = [(
             self.mp_id,
             f"Service Map: {diagram.server}",
             f"Distributed Application of {diagram.server} and its dependencies, generated by "
             "servicemap-sync from Azure Service Map. Regenerated on every sync: do not edit.",
-        )
-        outgoing: dict[str, list[Arrow]] = {}
-        for arrow in diagram.arrows:
-            outgoing.setdefault(arrow.source, []).append(arrow)
-            self.relationships.emit(
-                arrow.id, self.proto["arrow"].make(id=arrow.id, source=arrow.source, target=arrow.target))
-            self.display(arrow.id, arrow.label)
-        for component in diagram.components:
-            self.add_component(component, outgoing.get(component.id, []))
-        self.display(
+        )]
+        strings.extend((arrow.id, arrow.label, None) for arrow in diagram.arrows)
+        for component, systems, arrows in boxes:
+            label = component.label
+            strings.append((component.id, label, component.description))
+            if systems or arrows:
+                strings.append((f"{component.id}.Discovery", f"Service Map members and arrows of {label}", None))
+            strings.extend(
+                (f"{component.id}.{os}Rollup", f"{label}: {_COMPUTER_NAMES[os]} availability", None) for os in systems
+            )
+        strings.append((
             diagram.service_id,
             f"{diagram.server} (Service Map)",
             f"{diagram.server}, its processes, the machines they talk to and their clients, from Service Map.",
-        )
-        for sink in (self.classes, self.relationships, self.discoveries, self.monitors, self.strings):
-            sink.close()
+        ))
+        retired = list(self.described.make(
+            (element_id, name, _RETIRED_DESCRIPTION) for element_id, name in self.retired.names.items()))
+        described = self.described.make(row for row in strings if row[2])
+        plain = self.display.make(row[:2] for row in strings if not row[2])
+        made = (next(described) if row[2] else next(plain) for row in strings)
+        section = self.root.find("LanguagePacks/LanguagePack/DisplayStrings")
+        _fill(section, "ElementID", [row[0] for row in strings], made, retired)
 
-    def add_component(self, component: Component, arrows: list[Arrow]) -> None:
-        proto = self.proto
-        self.classes.emit(component.id, proto["component"].make(id=component.id))
-        self.display(component.id, component.label, component.description)
-        self.service_rules.append(
-            proto["rule"].make(monitoring_class=_ref(component.id), relationship=self.contains))
 
-        member = component.member
-        wanted = {"Unix": bool(member and member.unix), "Windows": bool(member and member.windows)}
-        systems = [os for os in ("Unix", "Windows") if wanted[os]]  # in ID order
-        if not systems and not arrows:
-            return
-        discovery_id = f"{component.id}.Discovery"
-        discovery = self.discoveries.emit(
-            discovery_id, proto["discovery"].make(id=discovery_id, target=component.id))
-        self.display(discovery_id, f"Service Map members and arrows of {component.label}")
-        types = proto["discovery"].anchor(discovery, "types")
-        rules = proto["discovery"].anchor(discovery, "rules")
-        for os in systems:
-            types.append(proto["discovery_type"].make(type=self.member_rel[os]))
-            rules.append(proto["member_rule"].make(
-                monitoring_class=_ref(_COMPUTERS[os]),
-                relationship=_ref(self.member_rel[os]),
-                property=f'$MPElement[Name="{_COMPUTERS[os]}"]/PrincipalName$',
-                value=member.principal_name,
-            ))
-            monitor_id = f"{component.id}.{os}Rollup"
-            self.monitors.emit(monitor_id, proto["rollup"].make(
-                id=monitor_id, target=component.id, relationship=self.member_rel[os]))
-            self.display(monitor_id, f"{component.label}: {_COMPUTER_NAMES[os]} availability")
-        for arrow in arrows:
-            types.append(proto["discovery_type"].make(type=arrow.id))
-            rules.append(proto["rule"].make(monitoring_class=_ref(arrow.target), relationship=_ref(arrow.id)))
-
-    def display(self, element_id: str, name: str, description: str | None = None) -> None:
-        if description:
-            string = self.proto["display_described"].make(id=element_id, name=name, description=description)
-        else:
-            string = self.proto["display"].make(id=element_id, name=name)
-        self.strings.emit(element_id, string)
+def _systems(component: Component) -> list[str]:
+    """The computer classes (``Unix``, ``Windows``, in ID order) the box's member is looked for in."""
+    member = component.member
+    if member is None:
+        return []
+    return [os for os, wanted in (("Unix", member.unix), ("Windows", member.windows)) if wanted]

@@ -29,6 +29,14 @@ a Distributed Application whose groups show "not monitored").
    (``Alias!Microsoft.SystemCenter.Monitoring.ViewFolder.Root`` where the alias is
    ``SC`` or references ``Microsoft.SystemCenter.Library``): the DA belongs in SCOM's
    own Distributed Applications view, not in a folder per server at the root.
+
+A *retired* component — one whose ENU display name ends with ``" (retired)"``, as the
+renderer marks the classes it carries forward only so that SCOM accepts the new version
+as an upgrade (``servicemap_sync.mp.retire``) — is deliberately outside the DA: points 2
+(membership), 3 and 4 do not apply to it; it must still be a concrete singleton.
+
+Speed: the DA of a 10,000-connection map has ~4,500 discoveries with ~20,000
+MembershipRules; each rule's texts are read once and each distinct text parsed once.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from servicemap_sync.mp.mp_index import HOUSE, Emit, MpIndex, child
+from servicemap_sync.mp.retire import RETIRED_MARK
 
 _GENERIC_SERVICE = "Microsoft.SystemCenter.ServiceDesigner.GenericService"
 _COMPONENT_GROUP = "Microsoft.SystemCenter.ServiceDesigner.ServiceComponentGroup"
@@ -55,16 +64,18 @@ def check(index: MpIndex, emit: Emit) -> None:
     _check_da_shape(index, emit)
 
 
-_NAMED = etree.XPath("DisplayStrings/DisplayString[not(@SubElementID)]/@ElementID", smart_strings=False)
+def _enu(index: MpIndex) -> int | None:
+    """Position of the ENU LanguagePack in ``index.language_packs`` (the first one)."""
+    return next((i for i, p in enumerate(index.language_packs) if p.get("ID") == "ENU"), None)
 
 
 def _check_display_strings(index: MpIndex, emit: Emit) -> None:
-    enu = next((p for p in index.language_packs if p.get("ID") == "ENU"), None)
+    enu = _enu(index)
     if enu is None:
         emit(HOUSE, "display-string", index.root,
              "no ENU LanguagePack: the console shows raw IDs; add a DisplayString per element")
         return
-    named = set(_NAMED(enu))
+    named = index.named[enu]
     identity = None if index.manifest is None else child(index.manifest, "Identity")
     if index.mp_id is not None and index.mp_id not in named and identity is not None:
         emit(HOUSE, "display-string", identity,
@@ -89,11 +100,12 @@ def _end_type(rel: etree._Element, tag: str) -> str | None:
 
 @dataclass(frozen=True)
 class _Populator:
-    """A discovery, and the (MonitoringClass, RelationshipClass) names of its GroupPopulator."""
+    """A discovery, and the (MonitoringClass, RelationshipClass) names of its GroupPopulator
+    (MonitoringClass "" for a component's discovery: only its relationships matter)."""
 
     discovery: etree._Element
     is_populator: bool
-    rules: tuple[tuple[str, str], ...]
+    rules: frozenset[tuple[str, str]]
 
 
 def _named(text: str | None) -> str | None:
@@ -102,23 +114,28 @@ def _named(text: str | None) -> str | None:
     return None if m is None else m.group(1) if m.group(1) is not None else m.group(2)
 
 
-def _populator(discovery: etree._Element, members: bool) -> _Populator:
-    """A discovery and, if its data source is a GroupPopulator, its membership rules.
+class _Populators:
+    """Discoveries as populators (from ``index.memberships``), each distinct text parsed once."""
 
-    Without ``members`` only the relationships matter (a component's discovery): each
-    distinct RelationshipClass text is then parsed once, with "" as MonitoringClass.
-    """
-    source = child(discovery, "DataSource")
-    if source is None or not _remote(source.get("TypeID"), _POPULATOR):
-        return _Populator(discovery, False, ())
-    pairs: set[tuple[str | None, str | None]] = set()
-    for rules_el in source.iterchildren("MembershipRules"):
-        for rule in rules_el.iterchildren("MembershipRule"):
-            texts = {c.tag: c.text for c in rule}
-            pairs.add((texts.get("MonitoringClass") if members else "", texts.get("RelationshipClass")))
-    rules = ((monitoring if not members else _named(monitoring), _named(relationship))
-             for monitoring, relationship in pairs)
-    return _Populator(discovery, True, tuple(sorted((m, r) for m, r in rules if m is not None and r is not None)))
+    def __init__(self, index: MpIndex) -> None:
+        self._memberships = index.memberships
+        self._names: dict[str | None, str | None] = {}
+
+    def read(self, discovery: etree._Element, members: bool) -> _Populator:
+        """A discovery and, if its data source is a GroupPopulator, its membership rules.
+
+        Without ``members`` (a component's discovery) the MonitoringClass is not parsed.
+        """
+        membership = self._memberships[discovery]
+        if not membership.has_source or not _remote(membership.type_id, _POPULATOR):
+            return _Populator(discovery, False, frozenset())
+        names = self._names
+        for pair in membership.rules:
+            for text in pair:
+                if text not in names:
+                    names[text] = _named(text)
+        rules = {(names[m] if members else "", names[r]) for m, r in membership.rules}
+        return _Populator(discovery, True, frozenset((m, r) for m, r in rules if m is not None and r is not None))
 
 
 def _check_da_shape(index: MpIndex, emit: Emit) -> None:
@@ -140,44 +157,65 @@ def _check_da_shape(index: MpIndex, emit: Emit) -> None:
     containments = [r for r in index.tagged("RelationshipType") if _remote(r.get("Base"), _CONTAINMENT)]
     da_rels = {r.get("ID") for r in containments if _end_type(r, "Source") == da_id}
     by_target: dict[str, list[_Populator]] = {}
+    populators = _Populators(index)
     for discovery in index.tagged("Discovery"):
         target = discovery.get("Target", "")
         if target == da_id or target in components:
-            by_target.setdefault(target, []).append(_populator(discovery, members=target == da_id))
+            by_target.setdefault(target, []).append(populators.read(discovery, members=target == da_id))
     rollups = {(m.get("Target"), m.get("RelationshipType")) for m in index.tagged("DependencyMonitor")}
+    found: list[tuple[str, etree._Element, str]] = []  # (component ID, element, message)
 
     da_members = {mc for p in by_target.get(da_id, []) if p.is_populator for mc, rc in p.rules if rc in da_rels}
-    for comp_id, comp in components.items():
-        if comp_id not in da_members:
-            emit(HOUSE, "da-shape", comp, f"not a member of the DA: the GroupPopulator discovery targeting "
-                                          f"'{da_id}' needs a MembershipRule with this class and a "
-                                          "containment relationship whose Source is the DA")
+    for comp_id in components.keys() - da_members:
+        found.append((comp_id, components[comp_id], "not a member of the DA: the GroupPopulator discovery "
+                      f"targeting '{da_id}' needs a MembershipRule with this class and a containment "
+                      "relationship whose Source is the DA"))
     if components and not any((da_id, rel) in rollups for rel in da_rels):
         emit(HOUSE, "da-shape", da, "no DependencyMonitor rolls component health up to the DA "
                                     "(Target = the DA, RelationshipType = its containment relationship)")
-    _check_components(components, containments, by_target, rollups, emit)
+    _check_components(components, containments, by_target, rollups, found)
+    retired = _retired(index, {comp_id for comp_id, _, _ in found}) if found else set()
+    for comp_id, el, message in found:
+        if comp_id not in retired:
+            emit(HOUSE, "da-shape", el, message)
     _check_folders(index, emit)
 
 
 def _check_components(components: dict[str, etree._Element], containments: list[etree._Element],
                       by_target: dict[str, list[_Populator]], rollups: set[tuple[str | None, str | None]],
-                      emit: Emit) -> None:
+                      found: list[tuple[str, etree._Element, str]]) -> None:
+    """Discovery and health rollup of each component, into ``found`` (retired ones are dropped later)."""
     local_containment = {r.get("ID") for r in containments}
     with_members = {_end_type(r, "Source") for r in containments}
     for comp_id, comp in components.items():
         populators = by_target.get(comp_id, [])
         for p in populators:
             if not p.is_populator:
-                emit(HOUSE, "da-shape", p.discovery, f"a discovery targeting component '{comp_id}' must "
-                                                     "use the GroupPopulator data source")
-        member_rels = sorted({rc for p in populators for _, rc in p.rules if rc in local_containment})
+                found.append((comp_id, p.discovery, f"a discovery targeting component '{comp_id}' must use "
+                                                    "the GroupPopulator data source"))
         if comp_id in with_members and not any(p.is_populator for p in populators):
-            emit(HOUSE, "da-shape", comp, "a containment relationship starts at this component but no "
-                                          "GroupPopulator discovery populates it")
-        for rel in member_rels:
+            found.append((comp_id, comp, "a containment relationship starts at this component but no "
+                                         "GroupPopulator discovery populates it"))
+        for rel in sorted({rc for p in populators for _, rc in p.rules if rc in local_containment}):
             if (comp_id, rel) not in rollups:
-                emit(HOUSE, "da-shape", comp, f"no DependencyMonitor rolls member health up over '{rel}' "
-                                              "(Target = this component)")
+                found.append((comp_id, comp, f"no DependencyMonitor rolls member health up over '{rel}' "
+                                             "(Target = this component)"))
+
+
+def _retired(index: MpIndex, ids: set[str]) -> set[str]:
+    """Those of ``ids`` whose ENU display name (DisplayString without SubElementID) is marked retired."""
+    enu = _enu(index)
+    if enu is None:
+        return set()
+    out = set()
+    for strings in index.language_packs[enu].iterchildren("DisplayStrings"):
+        for ds in strings.iterchildren("DisplayString"):
+            element_id = ds.get("ElementID")
+            if element_id in ids and ds.get("SubElementID") is None:
+                name = child(ds, "Name")
+                if name is not None and (name.text or "").strip().endswith(RETIRED_MARK):
+                    out.add(element_id)
+    return out
 
 
 def _check_folders(index: MpIndex, emit: Emit) -> None:

@@ -32,7 +32,9 @@ from servicemap_sync.mp.mp_index import (
 _SCHEMA_VERSIONS = frozenset({"1.0", "1.1", "2.0"})
 _ID = re.compile(r"[A-Za-z0-9._]+")
 _HOUSE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
+_HOUSE_IDS = re.compile(f"(?:{_HOUSE_ID.pattern}\n)+")
 _MAX_ID = 255
+_ENDS = frozenset({"Source", "Target"})
 
 
 def check(index: MpIndex, filename: str | None, emit: Emit) -> None:
@@ -68,8 +70,11 @@ def _check_ids(index: MpIndex, emit: Emit) -> None:
         clash = index.elements.get(index.mp_id)
         if clash is not None:
             emit(SCOM, "duplicate-id", clash, f"ID '{index.mp_id}' is the MP's own ID")
-    for el_id, el in index.elements.items():
-        _check_id(el_id, el, emit)
+    ids = index.elements.keys()
+    # one regex over all IDs; only when it fails are they checked one by one
+    if ids and not (_HOUSE_IDS.fullmatch("\n".join(ids) + "\n") and max(map(len, ids)) <= _MAX_ID):
+        for el_id, el in index.elements.items():
+            _check_id(el_id, el, emit)
     for el, first in index.duplicates:
         emit(SCOM, "duplicate-id", el, f"ID '{el.get('ID')}' is already used at {where(first)}")
 
@@ -144,23 +149,37 @@ def _check_attributes(index: MpIndex, emit: Emit) -> None:
         emit(SCOM, "attr-value", root, f"SchemaVersion='{version}' must be one of 1.0, 1.1, 2.0")
     elif version != "2.0" or root.get("ContentReadable") is None:
         emit(HOUSE, "required-attr", root, 'write SchemaVersion="2.0" and ContentReadable="true"')
-    for el in [*index.defined, *index.folder_items, *index.language_packs,
-               *(ref.element for ref in index.references)]:
+    schema.check_element_attrs(index, emit)
+    for el in [*index.folder_items, *index.language_packs, *(ref.element for ref in index.references)]:
         schema.check_attrs(el, emit)
 
 
 def _check_relationships(index: MpIndex, emit: Emit) -> None:
+    """Abstract='false', and each end (the first Source / Target child) names a class.
+
+    Every Abstract value is in an attribute key and every end type in ``end_types``: when
+    those are fine, so is each relationship, and they are not looked at one by one.
+    """
+    elements = index.elements
+    if (all(el.get("Abstract") in (None, "false") for key, el in index.attribute_keys.items()
+            if key[0] == "RelationshipType")
+            and all(end and ("!" in end or end in elements) for end in index.end_types)):
+        return
     for rel in index.tagged("RelationshipType"):
         if rel.get("Abstract") not in (None, "false"):
             emit(SCOM, "relationship-abstract", rel, "a RelationshipType must have Abstract='false'")
-        for end_tag in ("Source", "Target"):
-            end = child(rel, end_tag)
-            if end is None:
+        seen = set()
+        for end in rel:
+            end_tag = end.tag
+            if end_tag not in _ENDS or end_tag in seen:
                 continue
-            type_ref = end.get("Type", (end.text or "").strip())
+            seen.add(end_tag)
+            type_ref = end.get("Type")
+            if type_ref is None:
+                type_ref = (end.text or "").strip()
             if not type_ref:
                 emit(SCOM, "required-attr", end, f"<{end_tag}> needs the Type attribute (a class ID)")
-            elif "!" not in type_ref and type_ref not in index.elements:
+            elif "!" not in type_ref and type_ref not in elements:
                 emit(SCOM, "dangling-ref", end, f"Type='{type_ref}' names no element defined in this MP")
 
 

@@ -7,8 +7,11 @@ gives no order (inside ``Rule``, ``ClassType``, unknown monitor types…) nothin
 checked rather than guessed.
 
 Speed: the containers that repeat once per component or arrow (``RelationshipType``,
-``Discovery``, ``DependencyMonitor``, ``MembershipRule``, ``DisplayString``) mostly share
-a few shapes, so a shape (tag and child tags) found valid once is not checked again.
+``Discovery``, ``DependencyMonitor``, ``MembershipRule``, ``DisplayString``) share a few
+shapes (tag and child tags, recorded by ``mp_index``'s walk), so each distinct shape is
+checked once and its containers one by one only when it is wrong. The attributes of the MP
+elements likewise: each distinct attribute key (tag, names, values other than IDs and
+references) is checked once.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Iterator
 
 from lxml import etree
 
-from servicemap_sync.mp.mp_index import HOUSE, SCOM, Emit, MpIndex, children
+from servicemap_sync.mp.mp_index import HOUSE, SCOM, Emit, MpIndex, children, shape, shaped
 
 _MANY = 1 << 30
 #: container tag → its children in schema order as (tag, min, max)
@@ -89,22 +92,16 @@ _MONITOR_VALUES = {
 }
 
 
-_WITHOUT_ELEMENT_ID = etree.XPath("DisplayString[not(@ElementID)]")
-
-
-def check_content(el: etree._Element, emit: Emit, valid: set[tuple[object, ...]] | None = None) -> None:
+def check_content(el: etree._Element, emit: Emit) -> bool:
     """Order, unknown children and counts of a container with a known content model.
 
     Args:
         el: the container; its tag must be a key of ``CONTENT``.
         emit: where problems go.
-        valid: shapes ``(tag, child tags…)`` already found valid; a container with a
-            known shape is skipped (the per-component containers all look alike).
+
+    Returns:
+        True when ``el`` is fine.
     """
-    # the texts of value-checked children (Algorithm…) are part of the shape
-    shape = (el.tag, *[(c.tag, c.text) if c.tag in _MONITOR_VALUES else c.tag for c in el])
-    if valid is not None and shape in valid:
-        return
     spec = CONTENT[el.tag]
     order = {t: i for i, (t, _, _) in enumerate(spec)}
     counts = dict.fromkeys(order, 0)
@@ -130,8 +127,7 @@ def check_content(el: etree._Element, emit: Emit, valid: set[tuple[object, ...]]
                  else f"<{el.tag}> allows at most one <{t}>, found {counts[t]}")
     if el.tag == "DependencyMonitor":
         ok = _check_monitor_values(el, emit) and ok
-    if ok and valid is not None:
-        valid.add(shape)
+    return ok
 
 
 def _check_monitor_values(monitor: etree._Element, emit: Emit) -> bool:
@@ -158,45 +154,57 @@ def _singletons(index: MpIndex) -> Iterator[etree._Element]:
         yield index.manifest
         yield from (part for part in children(index.manifest) if part.tag in ("Identity", "References"))
     yield from (ref.element for ref in index.references)
-    for pack in index.language_packs:
-        yield from pack.iterchildren("DisplayStrings")
+    # the other DisplayStrings hold only DisplayString elements: nothing to report
+    yield from index.odd_display_containers
 
 
 def check_structure(index: MpIndex, emit: Emit) -> None:
     """Content models of every container whose order the guide gives."""
-    valid: set[tuple[object, ...]] = set()
     for el in _singletons(index):
         check_content(el, emit)
-    for tag in ("RelationshipType", "Discovery", "DependencyMonitor"):
-        for el in index.tagged(tag):
-            check_content(el, emit, valid)
-    for section in children(index.root):
-        if section.tag != "LanguagePacks":
-            for el in section.iter("MembershipRule"):
-                check_content(el, emit, valid)
-    for pack in index.language_packs:
-        for strings in pack.iterchildren("DisplayStrings"):
-            for el in strings.iterchildren("DisplayString"):
-                check_content(el, emit, valid)
-            for el in _WITHOUT_ELEMENT_ID(strings):
-                check_attrs(el, emit)
+    wrong = {found for found, el in index.shapes.items() if not check_content(el, _ignore)}
+    if wrong:
+        for el in shaped(index):
+            if shape(el) in wrong:
+                check_content(el, emit)
+    for el in index.unnamed_strings:
+        check_attrs(el, emit)
 
 
-def check_attrs(el: etree._Element, emit: Emit) -> None:
-    """Required attributes and the spelling of booleans / enumerations on one element."""
-    tag = el.tag
+def check_element_attrs(index: MpIndex, emit: Emit) -> None:
+    """:func:`check_attrs` on every MP element: one per attribute key, all when one is wrong."""
+    if not all(check_attrs(el, _ignore) for el in index.attribute_keys.values()):
+        for el in index.defined:
+            check_attrs(el, emit)
+
+
+def _ignore(scope: str, rule: str, el: etree._Element, message: str) -> None:
+    """An ``Emit`` that drops the problems (what is wrong is checked again, reporting)."""
+
+
+def check_attrs(el: etree._Element, emit: Emit) -> bool:
+    """Required attributes and the spelling of booleans / enumerations on one element.
+
+    Returns:
+        True when nothing was reported.
+    """
+    tag, ok = el.tag, True
     for attr in REQUIRED.get(tag, ()):
         if el.get(attr) is None:
+            ok = False
             emit(SCOM, "required-attr", el, f"<{tag}> needs the {attr} attribute")
     for attr in _HOUSE_REQUIRED.get(tag, ()):
         if el.get(attr) is None:
+            ok = False
             emit(HOUSE, "required-attr", el, f"write {attr} explicitly (true/false)")
     for attr, value in el.items():
         allowed = _VALUES.get(attr)
         if allowed is None or value in allowed:
             continue
+        ok = False
         if allowed is _BOOLEAN and value in ("1", "0"):
             emit(HOUSE, "bool-case", el, f"{attr}='{value}': write true/false")
         else:
             rule = "attr-value" if attr == "Accessibility" else "bool-case"
             emit(SCOM, rule, el, f"{attr}='{value}' must be one of {', '.join(allowed)}")
+    return ok

@@ -4,28 +4,33 @@ All SCOM vocabulary the renderer writes lives in those files, not in Python stri
 skeleton (``distributed_application.xml``: root and namespaces, Manifest with References,
 the fixed relationship types, the DA discovery and rollup, the language pack) and one
 prototype per repeated element (``elements.xml``). Both are parsed once per process with the
-safe parser; every render deep-copies them and fills values through lxml, which escapes them.
-Deep-copying a prototype is also several times faster than building the same subtree with
-``SubElement`` calls, which matters for maps with ten thousand arrows.
+safe parser; every render deep-copies the skeleton and makes the repeated elements as copies of
+the prototypes (:class:`Filler`), with the values set through lxml, which escapes them.
+Copying a prototype is about twice as fast as building the same subtree with ``SubElement``
+calls, and copying a whole batch of filled prototypes in one call faster still, which matters
+for maps with ten thousand arrows.
 """
 
 from __future__ import annotations
 
 import copy
 import importlib.resources
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 
 from lxml import etree
 
 from servicemap_sync.mp.retire import PARSER
 
-__all__ = ["ELEMENTS", "SKELETON", "Prototype", "prototypes", "skeleton"]
+__all__ = ["ELEMENTS", "SKELETON", "Filler", "Prototype", "prototypes", "skeleton"]
 
 SKELETON = "distributed_application.xml"
 ELEMENTS = "elements.xml"
 _MP_TOKEN = "${MP}"
 _ANCHOR = "slot"
+_BATCH = 256
 
 Path = tuple[int, ...]
 
@@ -55,25 +60,76 @@ def skeleton(mp_id: str, version: str) -> etree._Element:
 
 @dataclass(frozen=True, slots=True)
 class Prototype:
-    """One repeated element: its tree, where its value slots are, and where children go."""
+    """One repeated element as parsed (shared, never changed): its tree, where its value slots
+    are, and where children go. Elements are made through a :class:`Filler`."""
 
     element: etree._Element
     texts: tuple[tuple[Path, str], ...]
     attributes: tuple[tuple[Path, str, str], ...]
     anchors: dict[str, Path]
 
-    def make(self, **values: str) -> etree._Element:
-        """A copy with every slot set; raises KeyError if a slot has no value."""
-        made = self.element.__copy__()  # lxml copies the whole subtree; copy.deepcopy only adds overhead
-        for path, slot in self.texts:
-            _at(made, path).text = values[slot]
-        for path, attribute, slot in self.attributes:
-            _at(made, path).set(attribute, values[slot])
-        return made
+    def filler(self, slots: Sequence[str]) -> Filler:
+        """A :class:`Filler` taking each element's values in the order of ``slots``.
+
+        Raises:
+            ValueError: ``slots`` does not name every slot of the prototype exactly once.
+        """
+        return Filler(self, slots)
 
     def anchor(self, made: etree._Element, name: str) -> etree._Element:
         """The element of ``made`` marked ``slot="name"`` in the prototype."""
         return _at(made, self.anchors[name])
+
+
+class Filler:
+    """Makes filled copies of one prototype, a batch at a time; one per render (not thread-safe).
+
+    Each row of values is set into a private working copy of the prototype through handles to
+    its slot elements taken once, and a batch of working copies, held in one container, is
+    copied in one lxml call. Copying one element at a time would cost a walk into every copy
+    per slot and a temporary document per element, and would scatter the tree in memory; a
+    batch is allocated in one piece, in the order the renderer writes the tree, which also
+    keeps the finished tree quick to serialise and to free.
+    """
+
+    __slots__ = ("_attributes", "_element", "_handles", "_texts", "_work")
+
+    def __init__(self, prototype: Prototype, slots: Sequence[str]) -> None:
+        named = [slot for _path, slot in prototype.texts] + [slot for _path, _name, slot in prototype.attributes]
+        if sorted(named) != sorted(slots):
+            raise ValueError(f"slots {sorted(slots)} do not match the prototype's {sorted(named)}")
+        index = {slot: position for position, slot in enumerate(slots)}
+        self._texts = tuple((path, index[slot]) for path, slot in prototype.texts)
+        self._attributes = tuple((path, name, index[slot]) for path, name, slot in prototype.attributes)
+        self._element = prototype.element
+        self._work = etree.Element("Batch")
+        self._handles: list[tuple[tuple[tuple[etree._Element, int], ...], tuple[tuple[Callable, str, int], ...]]] = []
+
+    def make(self, rows: Iterable[Sequence[str]]) -> Iterator[etree._Element]:
+        """One filled copy per row of values, in order; each is a child of a batch container
+        until the caller appends it where it belongs."""
+        rows = iter(rows)
+        while batch := list(islice(rows, _BATCH)):
+            yield from self._copy(batch)
+
+    def _copy(self, rows: list[Sequence[str]]) -> etree._Element:
+        """A batch container holding one filled copy per row."""
+        handles = self._handles
+        while len(handles) < len(rows):
+            element = self._element.__copy__()  # lxml copies the whole subtree
+            self._work.append(element)
+            handles.append((
+                tuple((_at(element, path), index) for path, index in self._texts),
+                tuple((_at(element, path).set, name, index) for path, name, index in self._attributes),
+            ))
+        for (texts, attributes), row in zip(handles, rows):
+            for element, index in texts:
+                element.text = row[index]
+            for set_attribute, name, index in attributes:
+                set_attribute(name, row[index])
+        copied = self._work.__copy__()
+        del copied[len(rows):]
+        return copied
 
 
 @lru_cache(maxsize=1)

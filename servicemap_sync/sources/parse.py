@@ -21,14 +21,20 @@ ids are opaque and come in several forms, so only their trailing
 ``machines/{m}[/processes|ports/{x}]`` or ``clientGroups/{g}`` segments are ever read, and only
 when ``name`` is absent. The parser is a single pass over the decoded JSON with no copies and
 no schema engine, because it sits on the hot path of maps with tens of thousands of edges.
+
+Each item is read twice over at most. The *usual* readers take the one shape Service Map
+nearly always sends (kind, id and name set; processes and ports owned through a complete
+machine reference; every field of its JSON type) with inline checks and no JSON paths, and
+answer None for anything else. The *careful* readers then read that item: they accept the
+odd-but-valid forms and name the culprit of a broken item. A usual reader never accepts what
+the careful one refuses, nor reads it differently; both build through the same ``_new_*``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ..errors import ParseError
@@ -47,6 +53,10 @@ from ..model import (
     ServerMap,
     machine_key,
 )
+from .json_fields import (
+    Invalid, as_object, date_time, field_name, json_type, optional_array, optional_int, optional_object, optional_string,
+    optional_strings, required, required_object, required_string, short, string_array, usual_strings,
+)
 
 __all__ = ["parse_machine", "parse_machine_page", "parse_map_response", "ref_key"]
 
@@ -60,22 +70,14 @@ _REF_KINDS = {
     "ref:clientgroup": "clientGroup",
 }
 _CHILD_SEGMENTS = {"processes": "process", "ports": "port"}
-_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-               float: "a number", type(None): "null"}
-# Service Map writes 7 fractional digits (.NET ticks); datetime takes at most 6, and
-# fromisoformat's leniency differs between Python versions, so the format is spelled out.
-_DATETIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?"
-)
-
-
-class _Invalid(Exception):
-    """Internal: what is wrong and at which JSON path; the public functions make a ParseError of it."""
-
-    def __init__(self, path: str, what: str) -> None:
-        super().__init__(what)
-        self.path = path
-        self.what = what
+_MACHINE_FIELDS = ("monitoringState", "displayName", "computerName", "fullyQualifiedDomainName")
+_OS_FIELDS = ("family", "fullName")
+_PROCESS_FIELDS = ("displayName", "monitoringState", "executableName", "role", "group")
+_DETAILS_FIELDS = ("description", "productName")
+_PORT_FIELDS = ("displayName", "ipAddress")
+# A NodeKey from a (kind, machine, name) tuple, without NamedTuple's Python-level __new__: half
+# the cost, and a large map makes tens of thousands of keys.
+_make_key = partial(tuple.__new__, NodeKey)
 
 
 def parse_map_response(body: object, *, server: str, focus_machine: str) -> ServerMap:
@@ -92,8 +94,8 @@ def parse_map_response(body: object, *, server: str, focus_machine: str) -> Serv
     """
     try:
         return _map_response(body, server, focus_machine)
-    except _Invalid as exc:
-        field = _field(exc.path)
+    except Invalid as exc:
+        field = field_name(exc.path)
         raise ParseError(f"{server}: {field}: {exc.what}", server=server, field=field) from None
 
 
@@ -105,8 +107,8 @@ def parse_machine(obj: object, *, where: str = "machine") -> Machine:
     """
     try:
         return _machine(obj, "")
-    except _Invalid as exc:
-        field = _field(exc.path)
+    except Invalid as exc:
+        field = field_name(exc.path)
         raise ParseError(f"{where}: {field}: {exc.what}", field=field) from None
 
 
@@ -117,11 +119,11 @@ def parse_machine_page(body: object) -> tuple[list[Machine], str | None]:
         ParseError: the page or one of its machines is malformed.
     """
     try:
-        page = _object(body, "")
-        machines = [_machine(item, f".value[{i}]") for i, item in enumerate(_array(page, "value", ""))]
-        return machines, _string(page, "nextLink", "") or None
-    except _Invalid as exc:
-        field = _field(exc.path)
+        page = as_object(body, "")
+        machines = [_machine(item, f".value[{i}]") for i, item in enumerate(optional_array(page, "value", ""))]
+        return machines, optional_string(page, "nextLink", "") or None
+    except Invalid as exc:
+        field = field_name(exc.path)
         raise ParseError(f"machine list: {field}: {exc.what}", field=field) from None
 
 
@@ -136,7 +138,7 @@ def ref_key(ref: object, *, where: str) -> NodeKey:
     """
     try:
         return _ref_key(ref, where)
-    except _Invalid as exc:
+    except Invalid as exc:
         raise ParseError(f"{exc.path}: {exc.what}", field=exc.path) from None
 
 
@@ -144,32 +146,35 @@ def ref_key(ref: object, *, where: str) -> NodeKey:
 
 
 def _map_response(body: object, server: str, focus_machine: str) -> ServerMap:
-    root = _object(body, "")
-    start = _datetime(root.get("startTime"), ".startTime")
-    end = _datetime(root.get("endTime"), ".endTime")
-    the_map = _required_object(root, "map", "")
-    nodes = _required_object(the_map, "nodes", ".map")
-    edges = _required_object(the_map, "edges", ".map")
+    root = as_object(body, "")
+    start = date_time(root.get("startTime"), ".startTime")
+    end = date_time(root.get("endTime"), ".endTime")
+    the_map = required_object(root, "map", "")
+    nodes = required_object(the_map, "nodes", ".map")
+    edges = required_object(the_map, "edges", ".map")
 
-    machines: dict[NodeKey, Machine] = _index(nodes, "machines", _machine)
+    machines: dict[NodeKey, Machine] = _index(nodes, "machines", _usual_machine, _machine)
     states = {key.name: m.monitoring_state for key, m in machines.items()}
-    processes: dict[NodeKey, Process] = _index(nodes, "processes", lambda item, path: _process(item, path, states))
-    ports: dict[NodeKey, Port] = _index(nodes, "ports", lambda item, path: _port(item, path, states))
-    groups: dict[NodeKey, ClientGroup] = _index(nodes, "clientGroups", _client_group)
+    processes: dict[NodeKey, Process] = _index(
+        nodes, "processes", lambda item: _usual_process(item, states), lambda item, path: _process(item, path, states))
+    ports: dict[NodeKey, Port] = _index(
+        nodes, "ports", lambda item: _usual_port(item, states), lambda item, path: _port(item, path, states))
+    groups: dict[NodeKey, ClientGroup] = _index(nodes, "clientGroups", _usual_client_group, _client_group)
     # Client-group references carry only the group's name, so edges find the group by it.
     groups_by_name = {key.name: key for key in groups}
 
     connections = [
-        _connection(item, f".map.edges.connections[{i}]", processes, groups_by_name)
-        for i, item in enumerate(_array(edges, "connections", ".map.edges"))
+        _usual_connection(item, processes, ports, groups_by_name)
+        or _connection(item, f".map.edges.connections[{i}]", processes, groups_by_name)
+        for i, item in enumerate(optional_array(edges, "connections", ".map.edges"))
     ]
     acceptors = [
-        _acceptor(item, f".map.edges.acceptors[{i}]", processes, ports)
-        for i, item in enumerate(_array(edges, "acceptors", ".map.edges"))
+        _usual_acceptor(item, processes, ports) or _acceptor(item, f".map.edges.acceptors[{i}]", processes, ports)
+        for i, item in enumerate(optional_array(edges, "acceptors", ".map.edges"))
     ]
     focus = machine_key(focus_machine)
     if focus not in machines:
-        raise _Invalid(".map.nodes.machines", f"the server's own machine {focus_machine!r} is not in the map")
+        raise Invalid(".map.nodes.machines", f"the server's own machine {focus_machine!r} is not in the map")
     return ServerMap(
         server=server, focus=focus, start_time=start, end_time=end,
         machines=tuple(machines.values()), processes=tuple(processes.values()), ports=tuple(ports.values()),
@@ -177,17 +182,86 @@ def _map_response(body: object, server: str, focus_machine: str) -> ServerMap:
     )
 
 
-def _index(nodes: dict[str, Any], name: str, parse: Callable[[object, str], Any]) -> dict[NodeKey, Any]:
+def _index(
+    nodes: dict[str, Any], name: str, usual: Callable[[object], Any], careful: Callable[[object, str], Any]
+) -> dict[NodeKey, Any]:
     """``nodes[name]`` parsed and keyed, in document order; a repeated key (the same resource,
     its GUID in another case) keeps the first."""
     index: dict[NodeKey, Any] = {}
-    for i, item in enumerate(_array(nodes, name, ".map.nodes")):
-        node = parse(item, f".map.nodes.{name}[{i}]")
-        if node.key in index:
+    for i, item in enumerate(optional_array(nodes, name, ".map.nodes")):
+        node = usual(item) or careful(item, f".map.nodes.{name}[{i}]")
+        if index.setdefault(node.key, node) is not node:
             log.debug("node %s appears twice in the map; keeping the first", node.key)
-        else:
-            index[node.key] = node
     return index
+
+
+# --- edges, the usual shape -------------------------------------------------------------------
+
+
+def _usual_connection(
+    item: object, processes: dict[NodeKey, Process], ports: dict[NodeKey, Port], groups_by_name: dict[str, NodeKey]
+) -> Connection | None:
+    edge = _usual_edge(item, "rel:connection")
+    if edge is None:
+        return None
+    edge_id, props = edge
+    source = _usual_ref(props.get("source"))
+    if source is not None and source[0] == "clientGroup":
+        source_key = groups_by_name.get(source[2])
+    else:
+        source_key = _node_key(processes, source)
+    destination = _node_key(processes, _usual_ref(props.get("destination")))
+    failure = props.get("failureState")
+    if failure is None:
+        failure = FAILURE_OK
+    if source_key is None or destination is None or type(failure) is not str:
+        return None
+    raw_port = props.get("serverPort")
+    server_port = None
+    if raw_port is not None:
+        port = _usual_ref(raw_port)
+        if port is None or port[0] != "port":
+            return None
+        port_props = raw_port["properties"]  # an object: _usual_ref read the owner from it
+        ip, number = port_props.get("ipAddress"), port_props.get("portNumber")
+        if (ip is not None and type(ip) is not str) or (number is not None and type(number) is not int):
+            return None
+        # The server port need not be a node of the map; when it is, the edge shares its key.
+        server_port = PortRef(key=_node_key(ports, port) or _make_key(port), ip_address=ip, port_number=number)
+    return Connection(id=edge_id, source=source_key, destination=destination, server_port=server_port,
+                      failure_state=failure)
+
+
+def _usual_acceptor(item: object, processes: dict[NodeKey, Process], ports: dict[NodeKey, Port]) -> Acceptor | None:
+    edge = _usual_edge(item, "rel:acceptor")
+    if edge is None:
+        return None
+    edge_id, props = edge
+    port = _node_key(ports, _usual_ref(props.get("source")))
+    process = _node_key(processes, _usual_ref(props.get("destination")))
+    if port is None or process is None:
+        return None
+    return Acceptor(id=edge_id, port=port, process=process)
+
+
+def _usual_edge(item: object, kind: str) -> tuple[str, dict[str, Any]] | None:
+    """(id, properties) of a ``kind`` edge with both set."""
+    if type(item) is not dict or item.get("kind") != kind:
+        return None
+    edge_id, props = item.get("id"), item.get("properties")
+    if type(edge_id) is not str or not edge_id or type(props) is not dict:
+        return None
+    return edge_id, props
+
+
+def _node_key(index: dict[NodeKey, Any], ref: tuple[str, str, str] | None) -> NodeKey | None:
+    """The key of the node ``ref`` points at, if it is in ``index``. The node's own key, so a
+    map's edges hold no copies of it (a plain tuple finds it: a NamedTuple hashes as one)."""
+    node = None if ref is None else index.get(ref)
+    return None if node is None else node.key
+
+
+# --- edges, carefully -------------------------------------------------------------------------
 
 
 def _connection(
@@ -195,16 +269,16 @@ def _connection(
 ) -> Connection:
     edge_id, props = _edge_header(item, path, "rel:connection")
     source_path = f"{path}.properties.source"
-    source = _ref_key(_required(props, "source", f"{path}.properties"), source_path)
+    source = _ref_key(required(props, "source", f"{path}.properties"), source_path)
     if source.kind == "clientGroup":
         group = groups_by_name.get(source.name)
         if group is None:
-            raise _Invalid(source_path, f"client group {source.name!r} is not in map.nodes.clientGroups")
+            raise Invalid(source_path, f"client group {source.name!r} is not in map.nodes.clientGroups")
         source = group
     elif source.kind == "process":
         _require_node(source, processes, source_path, "map.nodes.processes")
     else:
-        raise _Invalid(source_path, f"a connection starts at a process or client group, not a {source.kind}")
+        raise Invalid(source_path, f"a connection starts at a process or client group, not a {source.kind}")
     destination = _process_endpoint(props, "destination", path, processes)
     server_port = None
     raw_port = props.get("serverPort")
@@ -212,14 +286,14 @@ def _connection(
         port_path = f"{path}.properties.serverPort"
         port_key = _ref_key(raw_port, port_path)
         if port_key.kind != "port":
-            raise _Invalid(port_path, f"expected a port reference, got a {port_key.kind}")
-        port_props = _optional_object(raw_port, "properties", port_path)
+            raise Invalid(port_path, f"expected a port reference, got a {port_key.kind}")
+        port_props = optional_object(raw_port, "properties", port_path)
         server_port = PortRef(
             key=port_key,
-            ip_address=_string(port_props, "ipAddress", f"{port_path}.properties"),
-            port_number=_int(port_props, "portNumber", f"{port_path}.properties"),
+            ip_address=optional_string(port_props, "ipAddress", f"{port_path}.properties"),
+            port_number=optional_int(port_props, "portNumber", f"{port_path}.properties"),
         )
-    failure = _string(props, "failureState", f"{path}.properties")
+    failure = optional_string(props, "failureState", f"{path}.properties")
     return Connection(
         id=edge_id, source=source, destination=destination, server_port=server_port,
         failure_state=failure if failure is not None else FAILURE_OK,
@@ -229,34 +303,62 @@ def _connection(
 def _acceptor(item: object, path: str, processes: dict[NodeKey, Process], ports: dict[NodeKey, Port]) -> Acceptor:
     edge_id, props = _edge_header(item, path, "rel:acceptor")
     port_path = f"{path}.properties.source"
-    port = _ref_key(_required(props, "source", f"{path}.properties"), port_path)
+    port = _ref_key(required(props, "source", f"{path}.properties"), port_path)
     if port.kind != "port":
-        raise _Invalid(port_path, f"an acceptor starts at a port, not a {port.kind}")
+        raise Invalid(port_path, f"an acceptor starts at a port, not a {port.kind}")
     _require_node(port, ports, port_path, "map.nodes.ports")
     return Acceptor(id=edge_id, port=port, process=_process_endpoint(props, "destination", path, processes))
 
 
 def _edge_header(item: object, path: str, kind: str) -> tuple[str, dict[str, Any]]:
-    obj = _object(item, path)
+    obj = as_object(item, path)
     _expect_kind(obj, path, kind)
-    return _required_string(obj, "id", path), _required_object(obj, "properties", path)
+    return required_string(obj, "id", path), required_object(obj, "properties", path)
 
 
 def _process_endpoint(props: dict[str, Any], name: str, path: str, processes: dict[NodeKey, Process]) -> NodeKey:
     end_path = f"{path}.properties.{name}"
-    key = _ref_key(_required(props, name, f"{path}.properties"), end_path)
+    key = _ref_key(required(props, name, f"{path}.properties"), end_path)
     if key.kind != "process":
-        raise _Invalid(end_path, f"expected a process reference, got a {key.kind}")
+        raise Invalid(end_path, f"expected a process reference, got a {key.kind}")
     _require_node(key, processes, end_path, "map.nodes.processes")
     return key
 
 
 def _require_node(key: NodeKey, index: dict[NodeKey, Any], path: str, where: str) -> None:
     if key not in index:
-        raise _Invalid(path, f"{key} is not in {where}")
+        raise Invalid(path, f"{key} is not in {where}")
 
 
 # --- nodes ------------------------------------------------------------------------------------
+
+
+def _usual_machine(item: object) -> Machine | None:
+    node = _usual_node(item, "machine")
+    if node is None:
+        return None
+    resource_id, name, props = node
+    fields = usual_strings(props, _MACHINE_FIELDS)
+    os_fields = usual_strings(props.get("operatingSystem"), _OS_FIELDS)
+    networking = props.get("networking")
+    if networking is None:
+        networking = {}
+    elif type(networking) is not dict:
+        return None
+    nics, dns_names = networking.get("ipv4Interfaces"), networking.get("dnsNames")
+    nics, dns_names = ([] if nics is None else nics), ([] if dns_names is None else dns_names)
+    if fields is None or os_fields is None or type(nics) is not list or type(dns_names) is not list:
+        return None
+    addresses = []
+    for nic in nics:
+        address = nic.get("ipAddress") if type(nic) is dict else None
+        if type(address) is not str or not address:
+            return None
+        addresses.append(address)
+    for dns_name in dns_names:
+        if type(dns_name) is not str:
+            return None
+    return _new_machine(resource_id, name, fields, os_fields, tuple(addresses), tuple(dns_names))
 
 
 def _machine(item: object, path: str) -> Machine:
@@ -264,52 +366,111 @@ def _machine(item: object, path: str) -> Machine:
     if name is None:
         name = _from_id(resource_id, "machine", path)[1]
     ppath = f"{path}.properties"
-    os_info = _optional_object(props, "operatingSystem", ppath)
-    networking = _optional_object(props, "networking", ppath)
+    os_info = optional_object(props, "operatingSystem", ppath)
+    networking = optional_object(props, "networking", ppath)
     npath = f"{ppath}.networking"
     addresses = tuple(
-        _required_string(_object(nic, f"{npath}.ipv4Interfaces[{i}]"), "ipAddress", f"{npath}.ipv4Interfaces[{i}]")
-        for i, nic in enumerate(_array(networking, "ipv4Interfaces", npath))
+        required_string(as_object(nic, f"{npath}.ipv4Interfaces[{i}]"), "ipAddress", f"{npath}.ipv4Interfaces[{i}]")
+        for i, nic in enumerate(optional_array(networking, "ipv4Interfaces", npath))
     )
-    dns_names = tuple(_strings(networking, "dnsNames", npath))
-    state = _string(props, "monitoringState", ppath)
+    dns_names = tuple(string_array(networking, "dnsNames", npath))
+    fields = optional_strings(props, _MACHINE_FIELDS, ppath)
+    os_fields = optional_strings(os_info, _OS_FIELDS, f"{ppath}.operatingSystem")
+    return _new_machine(resource_id, name, fields, os_fields, addresses, dns_names)
+
+
+def _new_machine(
+    resource_id: str, name: str, fields: list[str | None], os_fields: list[str | None],
+    addresses: tuple[str, ...], dns_names: tuple[str, ...],
+) -> Machine:
+    state, display, computer, fqdn = fields
+    low = name.lower()
     if state is None:  # ``m-`` names are agent ids; everything else was inferred from traffic
-        state = MONITORED if name.lower().startswith("m-") else DISCOVERED
+        state = MONITORED if low.startswith("m-") else DISCOVERED
     return Machine(
-        key=machine_key(name), id=resource_id, name=name, display_name=_string(props, "displayName", ppath) or "",
-        monitoring_state=state, computer_name=_string(props, "computerName", ppath),
-        fqdn=_string(props, "fullyQualifiedDomainName", ppath),
-        os_family=_string(os_info, "family", f"{ppath}.operatingSystem"),
-        os_full_name=_string(os_info, "fullName", f"{ppath}.operatingSystem"),
+        key=_make_key(("machine", low, low)), id=resource_id, name=name, display_name=display or "",
+        monitoring_state=state, computer_name=computer, fqdn=fqdn, os_family=os_fields[0], os_full_name=os_fields[1],
         ipv4_addresses=addresses, dns_names=dns_names,
     )
+
+
+def _usual_process(item: object, states: dict[str, str]) -> Process | None:
+    node = _usual_node(item, "process")
+    if node is None:
+        return None
+    resource_id, name, props = node
+    owner = _usual_owner(props.get("machine"))
+    fields, details_fields = usual_strings(props, _PROCESS_FIELDS), usual_strings(props.get("details"), _DETAILS_FIELDS)
+    if owner is None or fields is None or details_fields is None:
+        return None
+    return _new_process(resource_id, owner, name, fields, details_fields, states)
 
 
 def _process(item: object, path: str, states: dict[str, str]) -> Process:
     resource_id, name, props = _node_header(item, path, "process")
     owner, name = _owner_and_name("process", resource_id, name, props, path)
-    key = NodeKey("process", owner.lower(), name.lower())
     ppath = f"{path}.properties"
-    details = _optional_object(props, "details", ppath)
+    details = optional_object(props, "details", ppath)
+    fields = optional_strings(props, _PROCESS_FIELDS, ppath)
+    details_fields = optional_strings(details, _DETAILS_FIELDS, f"{ppath}.details")
+    return _new_process(resource_id, owner, name, fields, details_fields, states)
+
+
+def _new_process(
+    resource_id: str, owner: str, name: str, fields: list[str | None], details_fields: list[str | None],
+    states: dict[str, str],
+) -> Process:
+    display, state, executable, role, group = fields
+    key = _make_key(("process", owner.lower(), name.lower()))
     return Process(
-        key=key, id=resource_id, name=name, display_name=_string(props, "displayName", ppath) or "",
-        monitoring_state=_string(props, "monitoringState", ppath) or states.get(key.machine, MONITORED),
-        executable_name=_string(props, "executableName", ppath), role=_string(props, "role", ppath),
-        group=_string(props, "group", ppath), description=_string(details, "description", f"{ppath}.details"),
-        product_name=_string(details, "productName", f"{ppath}.details"),
+        key=key, id=resource_id, name=name, display_name=display or "",
+        monitoring_state=state or states.get(key.machine, MONITORED), executable_name=executable, role=role,
+        group=group, description=details_fields[0], product_name=details_fields[1],
     )
+
+
+def _usual_port(item: object, states: dict[str, str]) -> Port | None:
+    node = _usual_node(item, "port")
+    if node is None:
+        return None
+    resource_id, name, props = node
+    owner = _usual_owner(props.get("machine"))
+    fields = usual_strings(props, _PORT_FIELDS)
+    number, state = props.get("portNumber"), props.get("monitoringState")
+    if owner is None or fields is None or number is not None and type(number) is not int \
+            or state is not None and type(state) is not str:
+        return None
+    return _new_port(resource_id, owner, name, fields, number, state, states)
 
 
 def _port(item: object, path: str, states: dict[str, str]) -> Port:
     resource_id, name, props = _node_header(item, path, "port")
     owner, name = _owner_and_name("port", resource_id, name, props, path)
-    key = NodeKey("port", owner.lower(), name.lower())
     ppath = f"{path}.properties"
-    return Port(
-        key=key, id=resource_id, name=name, display_name=_string(props, "displayName", ppath) or "",
-        ip_address=_string(props, "ipAddress", ppath), port_number=_int(props, "portNumber", ppath),
-        monitoring_state=_string(props, "monitoringState", ppath) or states.get(key.machine, MONITORED),
-    )
+    fields = optional_strings(props, _PORT_FIELDS, ppath)
+    number = optional_int(props, "portNumber", ppath)
+    state = optional_string(props, "monitoringState", ppath)
+    return _new_port(resource_id, owner, name, fields, number, state, states)
+
+
+def _new_port(
+    resource_id: str, owner: str, name: str, fields: list[str | None], number: int | None, state: str | None,
+    states: dict[str, str],
+) -> Port:
+    key = _make_key(("port", owner.lower(), name.lower()))
+    return Port(key=key, id=resource_id, name=name, display_name=fields[0] or "", ip_address=fields[1],
+                port_number=number, monitoring_state=state or states.get(key.machine, MONITORED))
+
+
+def _usual_client_group(item: object) -> ClientGroup | None:
+    node = _usual_node(item, "clientGroup")
+    if node is None:
+        return None
+    resource_id, name, props = node
+    clients_of, display = _usual_ref(props.get("clientsOf")), props.get("displayName")
+    if clients_of is None or clients_of[0] == "clientGroup" or display is not None and type(display) is not str:
+        return None
+    return _new_client_group(resource_id, name, _make_key(clients_of), display)
 
 
 def _client_group(item: object, path: str) -> ClientGroup:
@@ -317,21 +478,33 @@ def _client_group(item: object, path: str) -> ClientGroup:
     if name is None:
         name = _from_id(resource_id, "clientGroup", path)[1]
     clients_path = f"{path}.properties.clientsOf"
-    clients_of = _ref_key(_required(props, "clientsOf", f"{path}.properties"), clients_path)
+    clients_of = _ref_key(required(props, "clientsOf", f"{path}.properties"), clients_path)
     if clients_of.kind == "clientGroup":
-        raise _Invalid(clients_path, "a client group groups the clients of a machine, process or port")
-    return ClientGroup(
-        key=NodeKey("clientGroup", clients_of.machine, name.lower()), id=resource_id, name=name,
-        display_name=_string(props, "displayName", f"{path}.properties") or "", clients_of=clients_of,
-    )
+        raise Invalid(clients_path, "a client group groups the clients of a machine, process or port")
+    return _new_client_group(resource_id, name, clients_of, optional_string(props, "displayName", f"{path}.properties"))
+
+
+def _new_client_group(resource_id: str, name: str, clients_of: NodeKey, display: str | None) -> ClientGroup:
+    return ClientGroup(key=_make_key(("clientGroup", clients_of.machine, name.lower())), id=resource_id, name=name,
+                       display_name=display or "", clients_of=clients_of)
+
+
+def _usual_node(item: object, kind: str) -> tuple[str, str, dict[str, Any]] | None:
+    """(id, name, properties) of a ``kind`` node with all three set."""
+    if type(item) is not dict or item.get("kind") != kind:
+        return None
+    resource_id, name, props = item.get("id"), item.get("name"), item.get("properties")
+    if type(resource_id) is not str or not resource_id or type(name) is not str or not name or type(props) is not dict:
+        return None
+    return resource_id, name, props
 
 
 def _node_header(item: object, path: str, kind: str) -> tuple[str, str | None, dict[str, Any]]:
     """(id, name or None, properties or {}) of a node, after checking its ``kind``."""
-    obj = _object(item, path)
+    obj = as_object(item, path)
     _expect_kind(obj, path, kind)
-    resource_id = _required_string(obj, "id", path)
-    return resource_id, _string(obj, "name", path) or None, _optional_object(obj, "properties", path)
+    resource_id = required_string(obj, "id", path)
+    return resource_id, optional_string(obj, "name", path) or None, optional_object(obj, "properties", path)
 
 
 def _owner_and_name(kind: str, resource_id: str, name: str | None, props: dict[str, Any], path: str) -> tuple[str, str]:
@@ -346,48 +519,65 @@ def _owner_and_name(kind: str, resource_id: str, name: str | None, props: dict[s
     return owner, name
 
 
+def _expect_kind(obj: dict[str, Any], path: str, kind: str) -> None:
+    raw = obj.get("kind")
+    if raw != kind:
+        raise Invalid(f"{path}.kind", "missing" if raw is None else f"expected {kind!r}, got {short(raw)}")
+
+
 # --- references -------------------------------------------------------------------------------
 
 
+def _usual_ref(value: object) -> tuple[str, str, str] | None:
+    """The (kind, machine, name) of a :class:`NodeKey` for a reference in the usual shape: kind,
+    id and name set, and a process or port owned through a complete machine reference."""
+    if type(value) is not dict:
+        return None
+    kind, resource_id, name = value.get("kind"), value.get("id"), value.get("name")
+    if type(resource_id) is not str or not resource_id or type(name) is not str or not name:
+        return None
+    if kind == "ref:process" or kind == "ref:port":
+        props = value.get("properties")
+        owner = _usual_owner(props.get("machine")) if type(props) is dict else None
+        return None if owner is None else (_REF_KINDS[kind], owner.lower(), name.lower())
+    if kind == "ref:machine":
+        low = name.lower()
+        return "machine", low, low
+    if kind == "ref:clientgroup":
+        return "clientGroup", _group_owner(name), name.lower()
+    return None
+
+
+def _usual_owner(ref: object) -> str | None:
+    """The name in a machine reference with kind, id and name set."""
+    if type(ref) is not dict or ref.get("kind") != "ref:machine":
+        return None
+    resource_id, name = ref.get("id"), ref.get("name")
+    if type(resource_id) is not str or not resource_id or type(name) is not str or not name:
+        return None
+    return name
+
+
 def _ref_key(value: object, path: str) -> NodeKey:
-    fast = _usual_ref_key(value)
-    if fast is not None:
-        return fast
-    ref = _object(value, path)
-    resource_id = _required_string(ref, "id", path)
-    name = _string(ref, "name", path) or None
+    usual = _usual_ref(value)
+    if usual is not None:
+        return _make_key(usual)
+    ref = as_object(value, path)
+    resource_id = required_string(ref, "id", path)
+    name = optional_string(ref, "name", path) or None
     kind = _ref_kind(ref, resource_id, path)
     if kind == "machine":
         return machine_key(name if name is not None else _from_id(resource_id, kind, path)[1])
     if kind == "clientGroup":
         name = name if name is not None else _from_id(resource_id, kind, path)[1]
-        owner = name[2:].split("!", 1)[0] if name.startswith(("m!", "M!")) else ""
-        return NodeKey(kind, owner.lower(), name.lower())
-    owner, name = _owner_and_name(kind, resource_id, name, _optional_object(ref, "properties", path), path)
+        return NodeKey(kind, _group_owner(name), name.lower())
+    owner, name = _owner_and_name(kind, resource_id, name, optional_object(ref, "properties", path), path)
     return NodeKey(kind, owner.lower(), name.lower())
 
 
-def _usual_ref_key(value: object) -> NodeKey | None:
-    """The key of a reference in the shape Service Map always sends (kind, id and name set; a
-    process or port owned through a complete machine reference), else None for the careful
-    path. A big map holds six references per edge; this shortcut saves a third of the parse."""
-    if type(value) is not dict or type(value.get("id")) is not str or not value["id"]:
-        return None
-    name, kind = value.get("name"), value.get("kind")
-    if type(name) is not str or not name:
-        return None
-    if kind == "ref:machine":
-        return machine_key(name)
-    if kind != "ref:process" and kind != "ref:port":
-        return None
-    props = value.get("properties")
-    owner = props.get("machine") if type(props) is dict else None
-    if type(owner) is not dict or owner.get("kind") != "ref:machine" or type(owner.get("id")) is not str:
-        return None
-    owner_name = owner.get("name")
-    if type(owner_name) is not str or not owner_name or not owner["id"]:
-        return None
-    return NodeKey(_REF_KINDS[kind], owner_name.lower(), name.lower())
+def _group_owner(name: str) -> str:
+    """The machine of a client group, lower-cased, from the ``m!{machine}…`` form of its name."""
+    return name[2:].split("!", 1)[0].lower() if name.startswith(("m!", "M!")) else ""
 
 
 def _ref_kind(ref: dict[str, Any], resource_id: str, path: str) -> str:
@@ -395,25 +585,25 @@ def _ref_kind(ref: dict[str, Any], resource_id: str, path: str) -> str:
     is absent or one the parser does not know (``ref:onmachine``, future kinds)."""
     raw = ref.get("kind")
     if raw is not None and not isinstance(raw, str):
-        raise _Invalid(f"{path}.kind", f"expected a string, got {_json_type(raw)}")
+        raise Invalid(f"{path}.kind", f"expected a string, got {json_type(raw)}")
     kind = _REF_KINDS.get(raw) if raw is not None else None
     if kind is not None:
         return kind
     parsed = _id_parts(resource_id)
     if parsed is None:
-        what = "missing" if raw is None else f"unknown reference kind {_short(raw)}"
-        raise _Invalid(f"{path}.kind", f"{what}, and id {_short(resource_id)} does not say what it points at")
+        what = "missing" if raw is None else f"unknown reference kind {short(raw)}"
+        raise Invalid(f"{path}.kind", f"{what}, and id {short(resource_id)} does not say what it points at")
     return parsed[0]
 
 
 def _machine_ref_name(value: object, path: str) -> str:
     """The name in a machine reference (not recursive: a machine reference has no owner)."""
-    ref = _object(value, path)
-    resource_id = _required_string(ref, "id", path)
+    ref = as_object(value, path)
+    resource_id = required_string(ref, "id", path)
     kind = _ref_kind(ref, resource_id, path)
     if kind != "machine":
-        raise _Invalid(path, f"expected a machine reference, got a {kind}")
-    return _string(ref, "name", path) or _from_id(resource_id, "machine", path)[1]
+        raise Invalid(path, f"expected a machine reference, got a {kind}")
+    return optional_string(ref, "name", path) or _from_id(resource_id, "machine", path)[1]
 
 
 def _id_parts(resource_id: str) -> tuple[str, str, str] | None:
@@ -436,111 +626,5 @@ def _from_id(resource_id: str, kind: str, path: str, *, lacking: str = "name") -
     """(owning machine, name) of a ``kind`` resource from its id, when ``lacking`` is not given otherwise."""
     parsed = _id_parts(resource_id)
     if parsed is None or parsed[0] != kind:
-        raise _Invalid(f"{path}.id", f"no {lacking} given, and id {_short(resource_id)} does not name a {kind}")
+        raise Invalid(f"{path}.id", f"no {lacking} given, and id {short(resource_id)} does not name a {kind}")
     return parsed[1], parsed[2]
-
-
-# --- JSON values ------------------------------------------------------------------------------
-
-
-def _field(path: str) -> str:
-    return path.lstrip(".") or "body"
-
-
-def _short(value: object) -> str:
-    """``repr`` cut to a readable length: hostile input must not make megabyte messages."""
-    text = repr(value)
-    return text if len(text) <= 120 else f"{text[:117]}..."
-
-
-def _json_type(value: object) -> str:
-    return _JSON_TYPES.get(type(value), type(value).__name__)
-
-
-def _object(value: object, path: str) -> dict[str, Any]:
-    if type(value) is not dict:
-        raise _Invalid(path, f"expected an object, got {_json_type(value)}")
-    return value
-
-
-def _expect_kind(obj: dict[str, Any], path: str, kind: str) -> None:
-    raw = obj.get("kind")
-    if raw != kind:
-        raise _Invalid(f"{path}.kind", "missing" if raw is None else f"expected {kind!r}, got {_short(raw)}")
-
-
-def _required(obj: dict[str, Any], key: str, path: str) -> object:
-    value = obj.get(key)
-    if value is None:
-        raise _Invalid(f"{path}.{key}", "missing")
-    return value
-
-
-def _required_object(obj: dict[str, Any], key: str, path: str) -> dict[str, Any]:
-    return _object(_required(obj, key, path), f"{path}.{key}")
-
-
-def _optional_object(obj: dict[str, Any], key: str, path: str) -> dict[str, Any]:
-    value = obj.get(key)
-    return {} if value is None else _object(value, f"{path}.{key}")
-
-
-def _required_string(obj: dict[str, Any], key: str, path: str) -> str:
-    value = _string(obj, key, path)
-    if not value:
-        raise _Invalid(f"{path}.{key}", "missing" if value is None else "empty")
-    return value
-
-
-def _string(obj: dict[str, Any], key: str, path: str) -> str | None:
-    value = obj.get(key)
-    if value is None or type(value) is str:
-        return value
-    raise _Invalid(f"{path}.{key}", f"expected a string, got {_json_type(value)}")
-
-
-def _int(obj: dict[str, Any], key: str, path: str) -> int | None:
-    value = obj.get(key)
-    if value is None or type(value) is int:
-        return value
-    raise _Invalid(f"{path}.{key}", f"expected an integer, got {_json_type(value)} {_short(value)}")
-
-
-def _array(obj: dict[str, Any], key: str, path: str) -> list[Any]:
-    value = obj.get(key)
-    if value is None:
-        return []
-    if type(value) is not list:
-        raise _Invalid(f"{path}.{key}", f"expected an array, got {_json_type(value)}")
-    return value
-
-
-def _strings(obj: dict[str, Any], key: str, path: str) -> list[str]:
-    values = _array(obj, key, path)
-    for i, value in enumerate(values):
-        if type(value) is not str:
-            raise _Invalid(f"{path}.{key}[{i}]", f"expected a string, got {_json_type(value)}")
-    return values
-
-
-def _datetime(value: object, path: str) -> datetime:
-    """An aware UTC-or-offset datetime; no offset means UTC, as the spec's times are UTC."""
-    if value is None:
-        raise _Invalid(path, "missing")
-    if type(value) is not str:
-        raise _Invalid(path, f"expected a date-time string, got {_json_type(value)}")
-    match = _DATETIME.fullmatch(value)
-    if match is None:
-        raise _Invalid(path, f"{_short(value)} is not an ISO 8601 date-time")
-    year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = match.groups()
-    tz = timezone.utc
-    try:
-        if sign:
-            offset = timedelta(hours=int(off_h), minutes=int(off_m))
-            tz = timezone(-offset if sign == "-" else offset)
-        return datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second),
-            int((fraction or "0")[:6].ljust(6, "0")), tzinfo=tz,
-        )
-    except ValueError as exc:
-        raise _Invalid(path, f"{_short(value)} is not a valid date-time ({exc})") from None

@@ -389,12 +389,31 @@ def test_templates_are_parsed_once_and_leave_no_placeholders(monkeypatch: pytest
         assert b"${" not in rendered.xml and b'slot="' not in rendered.xml
 
 
-def test_out_of_order_emission_is_still_sorted() -> None:
+def test_a_filler_makes_one_filled_copy_per_row_across_batches() -> None:
+    from servicemap_sync.mp.templates import prototypes
+
+    filler = prototypes()["display"].filler(("name", "id"))
+    many = list(filler.make((f"name <{i}>", f"E{i}") for i in range(600)))  # batches of 256, the last partial
+    few = list(filler.make([("x & y", "X")]))  # fewer rows than the filler has made before
+    assert [(e.tag, e.get("ElementID"), e.findtext("Name")) for e in many] == [
+        ("DisplayString", f"E{i}", f"name <{i}>") for i in range(600)]
+    assert [(e.get("ElementID"), e.findtext("Name")) for e in few] == [("X", "x & y")]
+    assert len({id(e) for e in many + few}) == 601
+
+
+@pytest.mark.parametrize("slots", [("id",), ("id", "name", "description"), ("id", "id")])
+def test_a_filler_takes_exactly_the_prototype_slots(slots: tuple[str, ...]) -> None:
+    from servicemap_sync.mp.templates import prototypes
+
+    with pytest.raises(ValueError, match="slots"):
+        prototypes()["display"].filler(slots)
+
+
+@pytest.mark.parametrize("order", [("a", "c", "e", "g"), ("c", "a", "g", "e")])
+def test_sections_are_sorted_by_id_with_the_known_elements_merged_in(order: tuple[str, ...]) -> None:
     section = etree.Element("ClassTypes")
-    for key in ("f", "b"):
+    for key in ("f", "b"):  # present, in no particular order
         etree.SubElement(section, "ClassType", ID=key)
-    sink = render_module._Sink(section, "ID", [etree.Element("ClassType", ID="d")])
-    for key in ("c", "a", "e"):
-        sink.emit(key, etree.Element("ClassType", ID=key))
-    sink.close()
-    assert [el.get("ID") for el in section] == ["a", "b", "c", "d", "e", "f"]
+    made = (etree.Element("ClassType", ID=key) for key in order)
+    render_module._fill(section, "ID", list(order), made, [etree.Element("ClassType", ID="d")])
+    assert [el.get("ID") for el in section] == ["a", "b", "c", "d", "e", "f", "g"]

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from servicemap_sync.emulator import synthetic_map
 from servicemap_sync.errors import ParseError
 from servicemap_sync.model import NodeKey
+from servicemap_sync.sources import parse
 from servicemap_sync.sources.parse import parse_machine, parse_machine_page, parse_map_response, ref_key
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "servicemap-api"
@@ -253,6 +255,17 @@ def test_server_port_need_not_be_a_port_node() -> None:
     assert _parse(body).connections[0].server_port.port_number == 1433
 
 
+def test_edges_hold_the_nodes_own_keys() -> None:
+    """A big map has several references per edge: they must not each keep a copy of the key."""
+    result = _parse(sample_map())
+    processes, ports = {p.key: p.key for p in result.processes}, {p.key: p.key for p in result.ports}
+    for edge in result.connections:
+        assert edge.destination is processes[edge.destination]
+        assert edge.server_port.key is ports[edge.server_port.key]
+    assert all(a.port is ports[a.port] and a.process is processes[a.process] for a in result.acceptors)
+    assert result.connections[1].source is result.client_groups[0].key
+
+
 def test_missing_states_follow_the_name_and_the_owning_machine() -> None:
     body = sample_map()
     for node in (*body["map"]["nodes"]["machines"], *body["map"]["nodes"]["processes"]):
@@ -481,3 +494,46 @@ def test_ref_key_refuses_unusable_references(ref: object, message: str) -> None:
     with pytest.raises(ParseError) as caught:
         ref_key(ref, where="r")
     assert str(caught.value) == message and caught.value.field == message.split(":", 1)[0]
+
+
+# --- the shortcut for the usual shape ---------------------------------------------------------
+
+CAREFUL_READERS = ("_machine", "_process", "_port", "_client_group", "_connection", "_acceptor")
+SHORTCUTS = ("_usual_machine", "_usual_process", "_usual_port", "_usual_client_group", "_usual_connection",
+             "_usual_acceptor", "_usual_ref")
+
+
+def _synthetic_body(connections: int) -> dict[str, Any]:
+    """A map the emulator makes, in the shape of the benchmark's (JSON round trip included)."""
+    the_map = synthetic_map(connections=connections)
+    return json.loads(json.dumps({"startTime": "2024-05-01T10:00:00Z", "endTime": "2024-05-01T10:10:00Z",
+                                  "map": the_map}))
+
+
+def _synthetic_focus(body: dict[str, Any]) -> str:
+    return next(m["name"] for m in body["map"]["nodes"]["machines"] if m["properties"]["displayName"] == "srv0000")
+
+
+def _refuse(*_args: object) -> None:
+    raise AssertionError("a well-formed item reached the careful reader")
+
+
+@pytest.mark.parametrize("source", ["sample", "synthetic"])
+def test_well_formed_maps_never_need_the_careful_readers(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = sample_map() if source == "sample" else _synthetic_body(300)
+    focus = WEB if source == "sample" else _synthetic_focus(body)
+    for name in CAREFUL_READERS:
+        monkeypatch.setattr(parse, name, _refuse)
+    result = _parse(body, focus=focus)
+    assert len(result.connections) == len(body["map"]["edges"]["connections"])
+    assert len(result.acceptors) == len(body["map"]["edges"]["acceptors"])
+
+
+def test_the_careful_readers_alone_give_the_same_synthetic_map(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = _synthetic_body(300)
+    usual = _parse(body, focus=_synthetic_focus(body))
+    for name in SHORTCUTS:
+        monkeypatch.setattr(parse, name, lambda *_args: None)
+    careful = _parse(body, focus=_synthetic_focus(body))
+    assert careful == usual
+    assert len({c.server_port.key for c in usual.connections}) > 1  # the map is not trivially small

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from servicemap_sync.errors import ParseError
 from servicemap_sync.model import ServerMap
+from servicemap_sync.sources import parse
 from servicemap_sync.sources.parse import parse_machine, parse_machine_page, parse_map_response, ref_key
-from test_parse import SQL, WEB, sample_map
+from test_parse import SHORTCUTS, SQL, WEB, sample_map
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -111,3 +113,97 @@ def test_valid_maps_keep_every_edge(extra: int, order: list[int]) -> None:
     result = parse_map_response(body, server="web01", focus_machine=SQL)
     assert len(result.connections) == 3 + extra
     assert [c.id for c in result.connections] == [c["id"] for c in edges["connections"]]
+
+
+# --- the shortcut for the usual shape reads nothing differently -------------------------------
+
+# Values that are odd but valid somewhere: they send an item from the shortcut to the careful readers.
+odd_values = st.sampled_from(["ref:machinewithhints", "ref:onmachine", "ref:machine", "ref:port", "", "???", None,
+                              "/machines/m-1/ports/b-1", "m!m-1!p!p-1", 443, True, 1.5, [], {}])
+edits = st.lists(st.tuples(st.sampled_from(LOCATIONS), json_values | odd_values, st.booleans()), min_size=1, max_size=3)
+
+
+def _edited(base: Any, changes: list[tuple[tuple, object, bool]]) -> Any:
+    """A deep copy of ``base`` with each (location, value, delete) change made, unless an earlier
+    change removed the place."""
+    body = copy.deepcopy(base)
+    for (*parents, last), value, delete in changes:
+        container = body
+        try:
+            for key in parents:
+                container = container[key]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if isinstance(container, dict) and delete:
+            container.pop(last, None)
+        elif isinstance(container, dict) or isinstance(container, list) and isinstance(last, int) \
+                and last < len(container):
+            container[last] = value
+    return body
+
+
+def _outcome(call) -> object:
+    """What ``call()`` gives: its result, or the message and field of its ParseError."""
+    try:
+        return call()
+    except ParseError as exc:
+        return str(exc), exc.field
+
+
+def _careful(call) -> object:
+    """:func:`_outcome` with every shortcut switched off, so only the careful readers read."""
+    with mock.patch.multiple(parse, **dict.fromkeys(SHORTCUTS, lambda *_args: None)):
+        return _outcome(call)
+
+
+@FUZZ
+@given(edits)
+def test_the_shortcut_and_the_careful_readers_agree_on_damaged_maps(changes: list) -> None:
+    body = _edited(BASE, changes)
+    call = lambda: parse_map_response(body, server="web01", focus_machine=WEB)  # noqa: E731
+    assert _outcome(call) == _careful(call)
+
+
+KINDS = ["ref:machine", "ref:machinewithhints", "ref:process", "ref:port", "ref:clientgroup", "ref:onmachine", "machine",
+         "process", "port", "clientGroup", "rel:connection", "rel:acceptor"]
+DELETE = object()
+
+
+def test_every_single_edit_of_a_real_map_reads_the_same_without_the_shortcut() -> None:
+    """Exhaustive where the fuzz tests sample: each place of the sample map deleted or set to an
+    odd value (and each ``kind`` to every kind), read with and without the shortcut."""
+    body = copy.deepcopy(BASE)
+    call = lambda: parse_map_response(body, server="web01", focus_machine=WEB)  # noqa: E731
+    differences, edits = [], 0
+    for *parents, last in LOCATIONS:
+        container = body
+        for key in parents:
+            container = container[key]
+        original = container[last]
+        values = [None, "", 0, True, 1.5, [], {}, "???", *(KINDS if last == "kind" else [])]
+        if isinstance(original, str):
+            values += [original.upper(), original.lower()]
+        for value in [DELETE, *values] if isinstance(container, dict) else values:
+            if value is DELETE:
+                del container[last]
+            else:
+                container[last] = value
+            edits += 1
+            if _outcome(call) != _careful(call):
+                differences.append(((*parents, last), value))
+            container[last] = original
+    assert differences == [] and edits > 3000
+
+
+REFS = [edge["properties"][end] for kind in ("connections", "acceptors") for edge in BASE["map"]["edges"][kind]
+        for end in ("source", "destination", "serverPort") if end in edge["properties"]]
+
+
+@FUZZ
+@given(st.sampled_from(REFS), st.data())
+def test_the_shortcut_and_the_careful_readers_agree_on_references(ref: dict, data: st.DataObject) -> None:
+    locations = _locations(ref)
+    damaged = _edited(ref, data.draw(st.lists(st.tuples(st.sampled_from(locations), json_values | odd_values,
+                                                        st.booleans()), max_size=3)))
+    call = lambda: ref_key(damaged, where="ref")  # noqa: E731
+    assert _outcome(call) == _careful(call)
