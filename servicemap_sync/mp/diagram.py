@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -153,18 +154,16 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
 
     parts = {key: (key.kind, names[key]) for key in boxes}
     arrows = []
-    end_label = texts.end_label
     for (src, dst, port), members in grouped.items():
         if len(members) == 1:  # the usual case
             (u, v, failed), = members
-            sources, targets = (u,), (v,)
+            head, tail = texts.node_end(src, u), texts.node_end(dst, v)
         else:
             failed = all(f for _u, _v, f in members)
-            sources, targets = tuple(u for u, _v, _f in members), tuple(v for _u, v, _f in members)
+            head = texts.end_label(src, (u for u, _v, _f in members))
+            tail = texts.end_label(dst, (v for _u, v, _f in members))
         port_label = f":{port}" if port is not None else ""
-        label = " ".join(filter(None, (
-            end_label(src, sources), "→", end_label(dst, targets), port_label, "(failed)" if failed else "",
-        )))
+        label = " ".join(filter(None, (head, "→", tail, port_label, "(failed)" if failed else "")))
         arrows.append(Arrow(
             ids.arrow_id(mp, parts[src], parts[dst], port), comp_ids[src], comp_ids[dst], port_label,
             xml_text(label), failed,
@@ -200,7 +199,7 @@ class _Texts:
         self._ports_of = ports_of
         self._short: dict[NodeKey, str] = {}
         self._labels: dict[NodeKey, str] = {}
-        self._ends: dict[tuple[NodeKey, tuple[NodeKey, ...]], str] = {}
+        self._ends: dict[NodeKey, str] = {}
 
     def short_machine(self, key: NodeKey) -> str:
         """Computer or display name (``sql01``), else the machine label."""
@@ -256,17 +255,16 @@ class _Texts:
         server = xml_text(self._nodes[self._focus]["principal_name"])
         return f"Process of the server ({ident}); shows the health of the server's SCOM computer {server}."
 
-    def end_label(self, box: NodeKey, nodes: tuple[NodeKey, ...]) -> str:
-        """One end of an arrow: the processes involved on their machine, or the client group.
-
-        Remembered: a busy process is the same end of thousands of arrows.
-        """
-        label = self._ends.get((box, nodes))
+    def node_end(self, box: NodeKey, node: NodeKey) -> str:
+        """``end_label(box, [node])``, remembered: a busy process is one end of thousands of arrows
+        (``box`` is the one ``node`` is drawn in)."""
+        label = self._ends.get(node)
         if label is None:
-            label = self._ends[(box, nodes)] = self._end_label(box, nodes)
+            label = self._ends[node] = self.end_label(box, (node,))
         return label
 
-    def _end_label(self, box: NodeKey, nodes: tuple[NodeKey, ...]) -> str:
+    def end_label(self, box: NodeKey, nodes: Iterable[NodeKey]) -> str:
+        """One end of an arrow: the processes involved on their machine, or the client group."""
         if box.kind == "clientGroup":
             return self.box_label(box)
         names = sorted({self.node_label(n) for n in nodes if n.kind == "process"})

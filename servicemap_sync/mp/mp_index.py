@@ -9,19 +9,21 @@ to. :func:`index_document` gathers them in one walk:
 * the skeleton (sections → collections → elements) is walked by position; it yields the
   *MP elements* — the things that carry a management-pack-wide unique ID — and the language
   packs with their display strings;
-* below the MP elements every element is read once, in one flat loop, for the strings that
-  refer to elements: reference attributes such as ``Target`` or ``TypeID`` (``Alias!ID`` or
-  a local ID), whole texts or attributes of the form ``Alias!ID``, and
-  ``$MPElement[Name="…"]$`` / ``$Target/Property[Type="…"]/…$`` tokens;
-* on the way it keeps what the structure rules need, so that no rule walks the tree again:
-  the attributes of each MP element and the *shape* (tag and child tags) of each container
-  whose content model ``schema`` checks.
+* every element is read once for the strings that refer to elements: reference
+  attributes such as ``Target`` or ``TypeID`` (``Alias!ID`` or a local ID), whole texts or
+  attributes of the form ``Alias!ID``, and ``$MPElement[Name="…"]$`` /
+  ``$Target/Property[Type="…"]/…$`` tokens;
+* on the way it keeps what the other rules need, so that none walks the tree again: the MP
+  elements whose attributes may be wrong, the *shape* (tag and child tags) of each container whose
+  content model ``schema`` checks, the end types of relationships, the membership rules
+  of discoveries.
 
 Why it is built like this: the rendered MP of a 10,000-connection map has a quarter of a
-million elements, and a tree built in memory is slow to walk (its nodes are scattered), so
-every node is read once and the hot loop makes no function call per node. Strings are only
-added to sets and interpreted once per distinct value afterwards; the elements behind a bad
-name (:func:`locate_uses`) and readable locations (:func:`where`) are computed only when
+million elements, and a tree built in memory is slow to walk (its nodes are scattered). So
+each collection is read by one flat loop with no function call per node, and nothing is
+kept per node: strings go into sets and are interpreted once per distinct value; a
+container's child tags are taken from the same flat stream (:meth:`_Walk.stream`);
+readable locations (:func:`where`) and the elements behind a bad name are found only when
 there is a problem.
 
 Also here: :class:`Problem` (one finding) and :func:`parse_version` (shared with the
@@ -45,12 +47,47 @@ REF_ATTRS = frozenset({
     "Context", "Rule", "Monitor", "Discovery", "Diagnostic", "Recovery", "Folder",
     "ParentFolder", "ElementID", "ImageID", "AlertMessage", "RunAs", "SecureReference",
 })
-#: MP elements whose content model is checked; their shapes are recorded.
+#: MP elements whose content model is checked.
 SHAPED_ELEMENTS = frozenset({"RelationshipType", "Discovery", "DependencyMonitor"})
 #: Checked wherever it occurs outside the language packs.
 MEMBERSHIP_RULE = "MembershipRule"
 #: Children whose text is part of their parent's shape (``schema`` checks their values).
 VALUE_CHILDREN = frozenset({"Algorithm", "MemberInMaintenance", "MemberUnAvailable"})
+#: ``$MPElement[Name="X"]$``, ``$Target/Host/Property[Type='A!X']/P$``, ``$RunAs[Name="A!X"]/…$``.
+TOKEN = re.compile(r"\$[A-Za-z]+(?:/[A-Za-z]+)*\[(?:Name|Type)=(?:\"([^\"\n]*)\"|'([^'\n]*)')\]")
+#: A whole text or non-reference attribute that is an alias use.
+ALIAS_USE = re.compile(r"\s*([A-Za-z0-9_]+)!([A-Za-z0-9._]+)\s*")
+
+#: tag → attributes the schema reference marks required (ClassType jj130264, RelationshipType
+#: jj130250, DependencyMonitor ee533964, View jj130064; Hosted/Singleton default to false there,
+#: so their absence is only a house problem: ``HOUSE_REQUIRED``)
+REQUIRED = {
+    "ClassType": ("ID", "Accessibility", "Abstract", "Base"),
+    "RelationshipType": ("ID", "Accessibility", "Abstract", "Base"),
+    "Discovery": ("ID", "Target", "Enabled"),
+    "Rule": ("ID", "Target", "Enabled"),
+    "DependencyMonitor": ("ID", "Accessibility", "Enabled", "Target", "ParentMonitorID",
+                          "RelationshipType", "MemberMonitor"),
+    "View": ("ID", "Accessibility", "Enabled", "Target", "TypeID"),
+    "Folder": ("ID", "Accessibility", "ParentFolder"),
+    "FolderItem": ("ElementID", "Folder"),
+    "Reference": ("Alias",),
+    "LanguagePack": ("ID",),
+    "DisplayString": ("ElementID",),
+}
+HOUSE_REQUIRED = {"ClassType": ("Hosted", "Singleton")}
+BOOLEAN = ("true", "false")
+#: attribute → the values SCOM accepts (booleans: exactly lowercase; "1"/"0" is a house problem)
+ATTRIBUTE_VALUES = {
+    **dict.fromkeys(("Abstract", "Hosted", "Singleton", "Extension", "Remotable", "ConfirmDelivery", "Visible",
+                     "Enforced", "IsDefault", "ContentReadable"), BOOLEAN),
+    "Enabled": ("true", "false", "onEssentialMonitoring", "onStandardMonitoring", "onAdvancedMonitoring"),
+    "Accessibility": ("Public", "Internal"),
+}
+#: tag → every attribute it must have (SCOM's and ours): what the walk screens for
+_MUST_HAVE = {tag: frozenset(REQUIRED.get(tag, ()) + HOUSE_REQUIRED.get(tag, ()))
+              for tag in REQUIRED.keys() | HOUSE_REQUIRED.keys()}
+_NOTHING: frozenset[str] = frozenset()
 
 #: How deep below each top-level section the MP elements sit (``Monitoring/Rules/Rule``
 #: is 2). ``EntityTypes`` adds one level; ``FolderItems`` are not elements: widely
@@ -59,20 +96,8 @@ _ELEMENT_DEPTH = {
     "TypeDefinitions": 2, "Categories": 1, "Monitoring": 2, "ConfigurationGroups": 1,
     "Templates": 1, "PresentationTypes": 2, "Presentation": 2, "Reporting": 2, "Resources": 1,
 }
-#: What :meth:`_Walk.children` notes about the children of an element, by the element's
-#: *mode*: the end types of a RelationshipType (``_ENDS``); in a Discovery (``_DISCOVERY``)
-#: its first DataSource (``_SOURCE``), that one's MembershipRules (``_RULES``), their
-#: MembershipRules (``_RULE``), whose children's texts are kept.
-_ENDS, _DISCOVERY, _SOURCE, _RULES, _RULE = 1, 2, 3, 4, 5
-_MODES = {"RelationshipType": _ENDS, "Discovery": _DISCOVERY}
-#: mode → the child tag that leads to the next mode
-_LEADS_TO = {_DISCOVERY: "DataSource", _SOURCE: "MembershipRules", _RULES: MEMBERSHIP_RULE}
 #: Elements of a language pack that name an element (by ``ElementID``).
 _NAMING = ("DisplayString", "KnowledgeArticle")
-
-_ALIAS_USE = re.compile(r"\s*([A-Za-z0-9_]+)!([A-Za-z0-9._]+)\s*")
-#: ``$MPElement[Name="X"]$``, ``$Target/Host/Property[Type='A!X']/P$``, ``$RunAs[Name="A!X"]/…$``.
-_TOKEN = re.compile(r"\$[A-Za-z]+(?:/[A-Za-z]+)*\[(?:Name|Type)=(?:\"([^\"\n]*)\"|'([^'\n]*)')\]")
 _VERSION = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,10}){3}")
 _KEY_ATTRS = ("ID", "ElementID", "Alias")
 _ELEMENT = etree.Element  # iter() filter: elements only (no comments, PIs)
@@ -118,7 +143,7 @@ class Reference:
 
 @dataclass
 class Membership:
-    """A Discovery's first ``DataSource`` (its TypeID) and, for each of that one's
+    """A Discovery's first ``DataSource`` child (its TypeID) and, for each of that one's
     ``MembershipRules/MembershipRule``, the texts of its last MonitoringClass and
     RelationshipClass children (None when absent): what a GroupPopulator adds."""
 
@@ -137,27 +162,11 @@ class MpIndex:
     references: list[Reference] = field(default_factory=list)
     #: every MP element (an element of a collection), in document order
     defined: list[etree._Element] = field(default_factory=list)
-    #: attribute key → the first MP element with it: the tag, the attribute names, and the
-    #: values of all but ``ID`` and ``REF_ATTRS`` (what ``schema.check_attrs`` depends on)
-    attribute_keys: dict[tuple[object, ...], etree._Element] = field(default_factory=dict)
     #: ID → first element defining it
     elements: dict[str, etree._Element] = field(default_factory=dict)
     by_tag: dict[str, list[etree._Element]] = field(default_factory=dict)
     folder_items: list[etree._Element] = field(default_factory=list)
     language_packs: list[etree._Element] = field(default_factory=list)
-    #: per language pack: ElementIDs of its ``DisplayStrings/DisplayString`` without SubElementID
-    named: list[set[str]] = field(default_factory=list)
-    #: ``DisplayStrings`` containers whose children are not all ``DisplayString`` elements
-    odd_display_containers: list[etree._Element] = field(default_factory=list)
-    #: ``DisplayStrings/DisplayString`` elements without ElementID (a required attribute)
-    unnamed_strings: list[etree._Element] = field(default_factory=list)
-    #: shape → the first container of that shape, among the *shaped* containers (see
-    #: :func:`shaped`); each distinct shape is checked once
-    shapes: dict[Shape, etree._Element] = field(default_factory=dict)
-    #: every Discovery MP element's membership rules
-    memberships: dict[etree._Element, Membership] = field(default_factory=dict)
-    #: the Type (else the text) of every Source / Target child of a RelationshipType
-    end_types: set[str] = field(default_factory=set)
     #: aliases used anywhere (``Alias!X``)
     used_aliases: set[str] = field(default_factory=set)
     #: local names referred to (reference attributes, ``$MPElement[Name="X"]$`` tokens)
@@ -166,6 +175,22 @@ class MpIndex:
     duplicates: list[tuple[etree._Element, etree._Element]] = field(default_factory=list)
     #: the containers MP elements sit in (``Discoveries``, ``ClassTypes``…)
     collections: list[etree._Element] = field(default_factory=list)
+    # -- what the full walk adds (``scan_uses``) ------------------------------------------
+    #: MP elements lacking a ``REQUIRED`` / ``HOUSE_REQUIRED`` attribute or with a value not
+    #: in ``ATTRIBUTE_VALUES``: what ``schema.check_attrs`` reports on (nothing else would)
+    attribute_suspects: list[etree._Element] = field(default_factory=list)
+    #: shape → the first container of that shape among the *shaped* ones (``schema.shaped``)
+    shapes: dict[Shape, etree._Element] = field(default_factory=dict)
+    #: the Type (else the text) of every Source / Target below a RelationshipType
+    end_types: set[str] = field(default_factory=set)
+    #: each Discovery MP element's membership rules
+    memberships: dict[etree._Element, Membership] = field(default_factory=dict)
+    #: per language pack: ElementIDs of its ``DisplayStrings/DisplayString`` without SubElementID
+    named: list[set[str]] = field(default_factory=list)
+    #: ``DisplayStrings`` containers with children other than ``DisplayString`` elements
+    odd_display_containers: list[etree._Element] = field(default_factory=list)
+    #: ``DisplayStrings/DisplayString`` elements without ElementID (a required attribute)
+    unnamed_strings: list[etree._Element] = field(default_factory=list)
 
     def tagged(self, tag: str) -> list[etree._Element]:
         """MP elements with this tag, in document order."""
@@ -208,11 +233,6 @@ def child_text(el: etree._Element, tag: str) -> str | None:
     return None if c is None else (c.text or "").strip()
 
 
-def token_names(text: str) -> list[str]:
-    """Names inside ``$…[Name="…"]$`` / ``[Type="…"]`` tokens of a text."""
-    return [double or single for double, single in _TOKEN.findall(text)]
-
-
 def shape(el: etree._Element) -> Shape:
     """``el``'s tag and child tags, with the text of ``VALUE_CHILDREN`` (see ``Shape``)."""
     return (el.tag, *[(c.tag, c.text) if c.tag in VALUE_CHILDREN else c.tag for c in el])
@@ -238,8 +258,9 @@ def index_document(root: etree._Element, *, scan_uses: bool = True) -> MpIndex:
 
     Args:
         root: the ``ManagementPack`` element.
-        scan_uses: also read every element for alias uses, local references, shapes and
-            attribute keys; the upgrade check only needs the manifest and the types.
+        scan_uses: also read every element (uses, attribute keys, shapes, end types,
+            memberships, display strings); the upgrade check only needs the manifest and
+            the types.
     """
     walk = _Walk(MpIndex(root=root), scan_uses)
     for section in root:
@@ -255,29 +276,12 @@ def index_document(root: etree._Element, *, scan_uses: bool = True) -> MpIndex:
     return walk.finish()
 
 
-def shaped(index: MpIndex) -> Iterator[etree._Element]:
-    """Every container whose shape is checked: the MP elements in ``SHAPED_ELEMENTS``, every
-    ``MembershipRule`` outside the language packs, every ``DisplayStrings/DisplayString``.
-
-    Walks the tree again: only run when a shape is wrong.
-    """
-    for tag in sorted(SHAPED_ELEMENTS):
-        yield from index.tagged(tag)
-    for section in children(index.root):
-        if section.tag != "LanguagePacks":
-            yield from section.iter(MEMBERSHIP_RULE)
-    for pack in index.language_packs:
-        for strings in pack.iterchildren("DisplayStrings"):
-            yield from strings.iterchildren("DisplayString")
-
-
 class _Walk:
     """One pass over a document, filling an :class:`MpIndex`.
 
     With ``scan`` it also collects, as sets of distinct strings, the values of reference
     attributes (``refs``) and the texts and other attribute values holding ``!`` or ``$``
-    (``texts``), and records shapes and attribute keys. It keeps no per-node data: holding
-    a quarter of a million small objects costs more than reading them.
+    (``texts``); :meth:`finish` interprets them.
     """
 
     def __init__(self, index: MpIndex, scan: bool) -> None:
@@ -285,7 +289,6 @@ class _Walk:
         self.scan = scan
         self.refs: set[str] = set()
         self.texts: set[str] = set()
-        self.membership = Membership()  # of the Discovery being read
 
     def manifest(self, manifest: etree._Element) -> None:
         """The first Manifest: ID and references; a MembershipRule in any is still shaped."""
@@ -311,19 +314,26 @@ class _Walk:
         index, scan = self.index, self.scan
         if scan:
             self.read((container,))
-        if depth > 1:
-            for el in container.iterchildren(_ELEMENT):
-                if el.tag == "FolderItems":
-                    index.folder_items.extend(el.iterchildren("FolderItem"))
-                    if scan:
-                        self.read(el.iter(_ELEMENT))
-                else:
-                    self.containers(el, depth if el.tag == "EntityTypes" else depth - 1)
+        if depth == 1:
+            self.collection(container)
             return
+        for el in container.iterchildren(_ELEMENT):
+            if el.tag == "FolderItems":
+                index.folder_items.extend(el.iterchildren("FolderItem"))
+                if scan:
+                    self.read(el.iter(_ELEMENT))
+            else:
+                self.containers(el, depth if el.tag == "EntityTypes" else depth - 1)
+
+    def collection(self, container: etree._Element) -> None:
+        """A collection: each child is an MP element."""
+        index = self.index
         index.collections.append(container)
         defined, elements, by_tag, duplicates = index.defined, index.elements, index.by_tag, index.duplicates
+        found = []
         for el in container.iterchildren(_ELEMENT):
             tag = el.tag
+            found.append((el, tag))
             defined.append(el)
             by_tag.setdefault(tag, []).append(el)
             el_id = el.get("ID")
@@ -331,53 +341,102 @@ class _Walk:
                 first = elements.setdefault(el_id, el)
                 if first is not el:
                     duplicates.append((el, first))
-            if scan:
-                self.element(el, tag)
+        if self.scan and found:
+            self.stream(container, found)
 
-    def element(self, el: etree._Element, tag: str) -> None:
-        """An MP element: its attribute key and strings, then :meth:`children`."""
-        refs, texts = self.refs, self.texts
-        key: list[object] = [tag]
-        for name, value in el.items():
-            if name in REF_ATTRS:
-                refs.add(value)
-                key.append(name)
-            else:
-                if "!" in value or "$" in value:
-                    texts.add(value)
-                key.append(name if name == "ID" else (name, value))
-        self.index.attribute_keys.setdefault(tuple(key), el)
-        text = el.text
-        if text is not None and ("$" in text or "!" in text):
-            texts.add(text)
-        shaped = tag in SHAPED_ELEMENTS or tag == MEMBERSHIP_RULE
-        if tag == "Discovery":
-            self.index.memberships[el] = self.membership = Membership()
-        if len(el):
-            self.children(el, shaped, _MODES.get(tag, 0))
-        elif shaped:
-            self.index.shapes.setdefault((tag,), el)
+    def stream(self, container: etree._Element, found: list[tuple[etree._Element, str]]) -> None:
+        """Read every element below a collection, in document order, in one loop.
 
-    def children(self, parent: etree._Element, shaped: bool, mode: int) -> None:
-        """Read every element below ``parent``, one child level at a time.
-
-        This is the hot loop (most nodes pass here): it reads each child's text and
-        attributes inline and calls itself only for children that have children. On the
-        way it records ``parent``'s shape when ``shaped``, and what ``mode`` asks for (see
-        ``_MODES``): the end types of a RelationshipType, the membership rules of a Discovery.
+        This is the hot loop. Besides the strings it notes the MP elements that may break an
+        attribute rule (suspects), the end types of a RelationshipType, and a Discovery's
+        first DataSource and the membership rules below it. A *pending* container (a shaped
+        MP element, a MembershipRule) takes its child tags from the stream: its ``len()``
+        children come next when all but the last are leaves, which the last one's parent
+        confirms; otherwise (comments, nested children) :meth:`settle` reads them directly.
         """
-        refs, texts, membership = self.refs, self.texts, self.membership
-        kids: list[object] | None = [parent.tag] if shaped else None
+        index = self.index
+        refs, texts, shapes, values = self.refs, self.texts, index.shapes, ATTRIBUTE_VALUES
+        following = iter(found)
+        upcoming, upcoming_tag = next(following)
+        current: etree._Element | None = None  # the MP element being read
+        current_tag = ""
+        membership: Membership | None = None  # when it is a Discovery
+        source: etree._Element | None = None  # its first DataSource child
+        pending: etree._Element | None = None
+        left, kids, canonical = 0, [], False
         monitoring = relationship = None
-        for el in parent:
-            tag = el.tag
-            if tag.__class__ is not str:  # a comment or processing instruction
-                if kids is not None:
-                    kids.append(tag)
+        for el in container.iterdescendants(_ELEMENT):
+            if el is upcoming:
+                if pending is not None:
+                    self.settle(pending, canonical, membership)
+                    pending = None
+                current, current_tag = el, upcoming_tag
+                upcoming, upcoming_tag = next(following, (None, ""))
+                must_have = _MUST_HAVE.get(current_tag, _NOTHING)
+                present, suspect = 0, False
+                for name, value in el.items():
+                    if name in must_have:
+                        present += 1
+                    if name in REF_ATTRS:
+                        refs.add(value)
+                        continue
+                    if "!" in value or "$" in value:
+                        texts.add(value)
+                    allowed = values.get(name)
+                    if allowed is not None and value not in allowed:
+                        suspect = True
+                if suspect or present != len(must_have):
+                    index.attribute_suspects.append(el)
+                text = el.text
+                if text is not None and ("$" in text or "!" in text):
+                    texts.add(text)
+                membership = source = None
+                if current_tag == "Discovery":
+                    index.memberships[el] = membership = Membership()
+                if current_tag in SHAPED_ELEMENTS or current_tag == MEMBERSHIP_RULE:
+                    left = len(el)
+                    if left:
+                        pending, kids, canonical = el, [current_tag], False
+                    else:
+                        shapes.setdefault((current_tag,), el)
                 continue
+            tag = el.tag
             text = el.text
-            if kids is not None:
+            if pending is not None:
                 kids.append((tag, text) if tag in VALUE_CHILDREN else tag)
+                if canonical:
+                    if tag == "RelationshipClass":
+                        relationship = text
+                    elif tag == "MonitoringClass":
+                        monitoring = text
+                left -= 1
+                if not left or len(el):
+                    if not left and el.getparent() is pending:
+                        shapes.setdefault(tuple(kids), pending)
+                        if canonical:
+                            membership.rules.append((monitoring, relationship))  # type: ignore[union-attr]
+                    else:
+                        self.settle(pending, canonical, membership)
+                    pending = None
+            if tag == MEMBERSHIP_RULE:
+                parent = None if source is None else el.getparent()
+                is_canonical = (parent is not None and parent.tag == "MembershipRules"
+                                and parent.getparent() is source)
+                if len(el):  # then no container is pending any more (see above)
+                    pending, left, kids, canonical = el, len(el), [tag], is_canonical
+                    monitoring = relationship = None
+                else:
+                    shapes.setdefault((tag,), el)
+                    if is_canonical:
+                        membership.rules.append((None, None))  # type: ignore[union-attr]
+            elif membership is not None:
+                if tag == "DataSource" and source is None and el.getparent() is current:
+                    source = el
+                    membership.has_source = True
+                    membership.type_id = el.get("TypeID")
+            elif current_tag == "RelationshipType" and (tag == "Source" or tag == "Target"):
+                end_type = el.get("Type")
+                index.end_types.add((text or "").strip() if end_type is None else end_type)
             if text is not None and ("$" in text or "!" in text):
                 texts.add(text)
             for name, value in el.items():
@@ -385,34 +444,23 @@ class _Walk:
                     refs.add(value)
                 elif "!" in value or "$" in value:
                     texts.add(value)
-            below = 0
-            if mode == _RULE:
-                if tag == "RelationshipClass":
-                    relationship = text
-                elif tag == "MonitoringClass":
-                    monitoring = text
-            elif mode == _ENDS:
-                if tag == "Source" or tag == "Target":
-                    end_type = el.get("Type")
-                    self.index.end_types.add((text or "").strip() if end_type is None else end_type)
-            elif mode and tag == _LEADS_TO[mode] and not (mode == _DISCOVERY and membership.has_source):
-                below = mode + 1
-                if mode == _DISCOVERY:
-                    membership.has_source = True
-                    membership.type_id = el.get("TypeID")
-            if len(el):
-                self.children(el, tag == MEMBERSHIP_RULE, below)
-            elif tag == MEMBERSHIP_RULE:
-                self.index.shapes.setdefault((tag,), el)
-                if below == _RULE:
-                    membership.rules.append((None, None))
-        if kids is not None:
-            self.index.shapes.setdefault(tuple(kids), parent)
-        if mode == _RULE:
+        if pending is not None:
+            self.settle(pending, canonical, membership)
+
+    def settle(self, container: etree._Element, canonical: bool, membership: Membership | None) -> None:
+        """Shape (and, for a rule of a Discovery, read) a container from its children."""
+        self.index.shapes.setdefault(shape(container), container)
+        if canonical and membership is not None:
+            monitoring = relationship = None
+            for c in container:
+                if c.tag == "RelationshipClass":
+                    relationship = c.text
+                elif c.tag == "MonitoringClass":
+                    monitoring = c.text
             membership.rules.append((monitoring, relationship))
 
     def read(self, nodes: Iterable[etree._Element]) -> None:
-        """Collect the strings of ``nodes`` (outside the MP elements) and shape their
+        """Collect the strings of ``nodes`` (outside the collections) and shape their
         MembershipRules."""
         refs, texts = self.refs, self.texts
         for el in nodes:
@@ -484,89 +532,20 @@ class _Walk:
         if not self.scan:
             return index
         refs, texts = self.refs, self.texts
-        # a reference attribute is Alias!X or a local X (see _ref_use)
+        # a reference attribute is Alias!X, or a local X (without $)
         index.used_aliases = used = {value.partition("!")[0] for value in refs if "!" in value}
         index.local_names = local = {value for value in refs if "!" not in value and "$" not in value}
         local.discard("")
-        # other strings: Alias!X as a whole, or tokens (joined: a token never spans a newline)
+        # another string is an alias use as a whole, or holds tokens (matched all at once:
+        # a token never spans a newline)
         for text in texts:
-            if "$" not in text:
-                for kind, name in _uses("", text):
-                    (used if kind == "alias" else local).add(name)
-        for name in {double or single for double, single in _TOKEN.findall("\n".join(t for t in texts if "$" in t))}:
-            alias, bang, _ = name.partition("!")
+            m = None if "$" in text else ALIAS_USE.fullmatch(text)
+            if m is not None:
+                used.add(m.group(1))
+        for double, single in set(TOKEN.findall("\n".join(t for t in texts if "$" in t))):
+            alias, bang, _ = (double or single).partition("!")
             if bang:
                 used.add(alias)
-            elif name:
-                local.add(name)
+            elif alias:
+                local.add(alias)
         return index
-
-
-def _strings(root: etree._Element) -> Iterator[tuple[etree._Element, str, str]]:
-    """Every string that may refer to an element: ``(element, attribute or "" for text, value)``.
-
-    The same strings :class:`_Walk` collects, with their elements: only run to locate a
-    problem. That is every reference attribute (``REF_ATTRS``) and every text or other
-    attribute holding ``!`` or ``$``; the manifest and display text are skipped (a Name like
-    "Hello!World" is no alias use); from the language packs only DisplayString /
-    KnowledgeArticle ``ElementID`` count.
-    """
-    for section in children(root):
-        if section.tag == "Manifest":
-            continue
-        if section.tag == "LanguagePacks":
-            for el in section.iter(*_NAMING):
-                element_id = el.get("ElementID")
-                if element_id is not None:
-                    yield el, "ElementID", element_id
-            continue
-        for el in section.iter(_ELEMENT):
-            text = el.text
-            if text is not None and ("$" in text or "!" in text):
-                yield el, "", text
-            for name, value in el.items():
-                if name in REF_ATTRS or "!" in value or "$" in value:
-                    yield el, name, value
-
-
-def _ref_use(value: str) -> tuple[str, str] | None:
-    """A reference attribute's value: ("alias", A) for ``A!X``, ("", X) for a local X."""
-    alias, bang, _ = value.partition("!")
-    if bang:
-        return "alias", alias
-    return ("", value) if value and "$" not in value else None
-
-
-def _uses(attr: str, value: str) -> list[tuple[str, str]]:
-    """What one string refers to: ``("alias", A)`` for each ``A!X``, ``(kind, X)`` for a local X.
-
-    ``kind`` is the reference attribute's name for its value, or ``"$token"`` for a name
-    inside a ``$…[Name="X"]…$`` token. Other texts and attributes count only when the
-    whole value is ``Alias!X`` (so "Hello!" in a script is no alias use). Token texts may
-    be joined by newlines and matched at once (a token never spans a newline).
-    """
-    if attr in REF_ATTRS:
-        use = _ref_use(value)
-        return [] if use is None else [(use[0] or attr, use[1])]
-    m = _ALIAS_USE.fullmatch(value)
-    if m is not None:
-        return [("alias", m.group(1))]
-    found = []
-    for name in token_names(value):
-        alias, bang, _ = name.partition("!")
-        if bang:
-            found.append(("alias", alias))
-        elif name:
-            found.append(("$token", name))
-    return found
-
-
-def locate_uses(index: MpIndex, aliases: set[str], names: set[str]) -> Iterator[tuple[etree._Element, str, str]]:
-    """Every use of the given aliases / local names: (element, kind, alias or name).
-
-    ``kind`` is ``"alias"``, the reference attribute's name, or ``"$token"``.
-    """
-    for el, attr, value in _strings(index.root):
-        for kind, name in _uses(attr, value):
-            if name in (aliases if kind == "alias" else names):
-                yield el, kind, name

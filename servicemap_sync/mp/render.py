@@ -236,8 +236,10 @@ class _Document:
 
         keys = [component.id for component in diagram.components]
         _fill(entity.find("ClassTypes"), "ID", keys, self.component.make((key,) for key in keys), retired.classes)
-        rows = [(arrow.id, arrow.source, arrow.target) for arrow in diagram.arrows]
-        _fill(entity.find("RelationshipTypes"), "ID", [row[0] for row in rows], self.arrow.make(rows),
+        # Rows are made as they are used rather than listed: held, they would add to every
+        # collection of the cyclic GC for the rest of the render.
+        made = self.arrow.make((arrow.id, arrow.source, arrow.target) for arrow in diagram.arrows)
+        _fill(entity.find("RelationshipTypes"), "ID", [arrow.id for arrow in diagram.arrows], made,
               retired.relationships)
         self.add_discoveries(discoveries, [box for box in boxes if box[1] or box[2]])
         contains = _ref(f"{self.mp_id}.ServiceContainsComponent")
@@ -250,9 +252,9 @@ class _Document:
     def add_discoveries(self, section: etree._Element, boxes: list[_Box]) -> None:
         """The GroupPopulator of each box that has a member or arrows: it puts the member's
         computer in the box and creates the box's arrows."""
-        rows = [(f"{component.id}.Discovery", component.id) for component, _systems, _arrows in boxes]
-        made = list(self.discovery.make(rows))
-        _fill(section, "ID", [row[0] for row in rows], made)
+        keys = [f"{component.id}.Discovery" for component, _systems, _arrows in boxes]
+        made = list(self.discovery.make(zip(keys, (component.id for component, _systems, _arrows in boxes))))
+        _fill(section, "ID", keys, made)
         member_rel = self.member_rel
         member_class = {  # the member rule's values but the principal name, per computer class
             os: (_ref(computer), _ref(member_rel[os]), f'$MPElement[Name="{computer}"]/PrincipalName$')

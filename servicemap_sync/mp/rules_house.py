@@ -42,7 +42,7 @@ MembershipRules; each rule's texts are read once and each distinct text parsed o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lxml import etree
 
@@ -98,49 +98,70 @@ def _end_type(rel: etree._Element, tag: str) -> str | None:
     return None if end is None else end.get("Type", (end.text or "").strip())
 
 
-@dataclass(frozen=True)
-class _Populator:
-    """A discovery, and the (MonitoringClass, RelationshipClass) names of its GroupPopulator
-    (MonitoringClass "" for a component's discovery: only its relationships matter)."""
-
-    discovery: etree._Element
-    is_populator: bool
-    rules: frozenset[tuple[str, str]]
-
-
 def _named(text: str | None) -> str | None:
     """The element a ``$MPElement[Name="X"]$`` text names."""
     m = None if text is None else _MPELEMENT.fullmatch(text)
     return None if m is None else m.group(1) if m.group(1) is not None else m.group(2)
 
 
-class _Populators:
-    """Discoveries as populators (from ``index.memberships``), each distinct text parsed once."""
+@dataclass
+class _Populations:
+    """What the GroupPopulator discoveries of the DA and of the components add.
 
-    def __init__(self, index: MpIndex) -> None:
-        self._memberships = index.memberships
-        self._names: dict[str | None, str | None] = {}
+    Texts, not names: each distinct text is parsed once, at the end (:meth:`names`).
+    """
 
-    def read(self, discovery: etree._Element, members: bool) -> _Populator:
-        """A discovery and, if its data source is a GroupPopulator, its membership rules.
+    #: (MonitoringClass, RelationshipClass) texts of the rules of the DA's populators
+    da_rules: list[tuple[str | None, str | None]] = field(default_factory=list)
+    #: (component, RelationshipClass text, MonitoringClass text or None): the rules of the
+    #: components' populators; the MonitoringClass only counts (it must name something) for
+    #: a discovery that also targets the DA, i.e. when the DA and a component share an ID
+    component_rules: set[tuple[str, str | None, str | None]] = field(default_factory=set)
+    #: components that some populator discovery targets
+    populated: set[str] = field(default_factory=set)
 
-        Without ``members`` (a component's discovery) the MonitoringClass is not parsed.
-        """
-        membership = self._memberships[discovery]
-        if not membership.has_source or not _remote(membership.type_id, _POPULATOR):
-            return _Populator(discovery, False, frozenset())
-        names = self._names
-        for pair in membership.rules:
-            for text in pair:
-                if text not in names:
-                    names[text] = _named(text)
-        rules = {(names[m] if members else "", names[r]) for m, r in membership.rules}
-        return _Populator(discovery, True, frozenset((m, r) for m, r in rules if m is not None and r is not None))
+    def names(self) -> dict[str | None, str | None]:
+        """Text → the element it names (see :func:`_named`), for every text above."""
+        texts = {text for pair in self.da_rules for text in pair}
+        texts.update(text for _, rel, monitoring in self.component_rules for text in (rel, monitoring))
+        return {text: _named(text) for text in texts}
+
+
+def _populations(index: MpIndex, da_id: str, components: dict[str, etree._Element],
+                 found: list[tuple[str, etree._Element, str]]) -> _Populations:
+    """Read the discoveries targeting the DA or a component (from ``index.memberships``);
+    a component's discovery that is no GroupPopulator goes to ``found``."""
+    out = _Populations()
+    memberships = index.memberships
+    for discovery in index.tagged("Discovery"):
+        target = discovery.get("Target", "")
+        to_da, to_component = target == da_id, target in components
+        if not (to_da or to_component):
+            continue
+        membership = memberships[discovery]
+        if not (membership.has_source and _remote(membership.type_id, _POPULATOR)):
+            if to_component:
+                found.append((target, discovery, f"a discovery targeting component '{target}' must use "
+                                                 "the GroupPopulator data source"))
+            continue
+        if to_da:
+            out.da_rules.extend(membership.rules)
+        if to_component:
+            out.populated.add(target)
+            out.component_rules.update((target, rel, monitoring if to_da else None)
+                                       for monitoring, rel in membership.rules)
+    return out
 
 
 def _check_da_shape(index: MpIndex, emit: Emit) -> None:
-    classes = index.tagged("ClassType")
-    services = [c for c in classes if _remote(c.get("Base"), _GENERIC_SERVICE)]
+    services: list[etree._Element] = []
+    components: dict[str, etree._Element] = {}
+    for cls in index.tagged("ClassType"):
+        base = (cls.get("Base") or "").partition("!")[2]
+        if base == _GENERIC_SERVICE:
+            services.append(cls)
+        elif base == _COMPONENT_GROUP:
+            components[cls.get("ID", "")] = cls
     if not services:
         return
     da, da_id = services[0], services[0].get("ID", "")
@@ -148,7 +169,6 @@ def _check_da_shape(index: MpIndex, emit: Emit) -> None:
         emit(HOUSE, "da-shape", extra, f"only one class may be based on GenericService; the DA is '{da_id}'")
     if not _is_concrete_singleton(da):
         emit(HOUSE, "da-shape", da, "the DA class must be concrete (Abstract='false') and Singleton='true'")
-    components = {c.get("ID", ""): c for c in classes if _remote(c.get("Base"), _COMPONENT_GROUP)}
     for comp in components.values():
         if not _is_concrete_singleton(comp):
             emit(HOUSE, "da-shape", comp, "a component class must be concrete (Abstract='false') "
@@ -156,16 +176,13 @@ def _check_da_shape(index: MpIndex, emit: Emit) -> None:
 
     containments = [r for r in index.tagged("RelationshipType") if _remote(r.get("Base"), _CONTAINMENT)]
     da_rels = {r.get("ID") for r in containments if _end_type(r, "Source") == da_id}
-    by_target: dict[str, list[_Populator]] = {}
-    populators = _Populators(index)
-    for discovery in index.tagged("Discovery"):
-        target = discovery.get("Target", "")
-        if target == da_id or target in components:
-            by_target.setdefault(target, []).append(populators.read(discovery, members=target == da_id))
-    rollups = {(m.get("Target"), m.get("RelationshipType")) for m in index.tagged("DependencyMonitor")}
     found: list[tuple[str, etree._Element, str]] = []  # (component ID, element, message)
+    populations = _populations(index, da_id, components, found)
+    names = populations.names()
+    rollups = {(m.get("Target"), m.get("RelationshipType")) for m in index.tagged("DependencyMonitor")}
 
-    da_members = {mc for p in by_target.get(da_id, []) if p.is_populator for mc, rc in p.rules if rc in da_rels}
+    da_members = {names[monitoring] for monitoring, rel in populations.da_rules
+                  if names[monitoring] is not None and names[rel] is not None and names[rel] in da_rels}
     for comp_id in components.keys() - da_members:
         found.append((comp_id, components[comp_id], "not a member of the DA: the GroupPopulator discovery "
                       f"targeting '{da_id}' needs a MembershipRule with this class and a containment "
@@ -173,7 +190,7 @@ def _check_da_shape(index: MpIndex, emit: Emit) -> None:
     if components and not any((da_id, rel) in rollups for rel in da_rels):
         emit(HOUSE, "da-shape", da, "no DependencyMonitor rolls component health up to the DA "
                                     "(Target = the DA, RelationshipType = its containment relationship)")
-    _check_components(components, containments, by_target, rollups, found)
+    _check_components(components, containments, populations, names, rollups, found)
     retired = _retired(index, {comp_id for comp_id, _, _ in found}) if found else set()
     for comp_id, el, message in found:
         if comp_id not in retired:
@@ -182,24 +199,20 @@ def _check_da_shape(index: MpIndex, emit: Emit) -> None:
 
 
 def _check_components(components: dict[str, etree._Element], containments: list[etree._Element],
-                      by_target: dict[str, list[_Populator]], rollups: set[tuple[str | None, str | None]],
-                      found: list[tuple[str, etree._Element, str]]) -> None:
-    """Discovery and health rollup of each component, into ``found`` (retired ones are dropped later)."""
-    local_containment = {r.get("ID") for r in containments}
+                      populations: _Populations, names: dict[str | None, str | None],
+                      rollups: set[tuple[str | None, str | None]], found: list[tuple[str, etree._Element, str]]) -> None:
+    """Populated and rolled up: each component, into ``found`` (retired ones are dropped later)."""
     with_members = {_end_type(r, "Source") for r in containments}
-    for comp_id, comp in components.items():
-        populators = by_target.get(comp_id, [])
-        for p in populators:
-            if not p.is_populator:
-                found.append((comp_id, p.discovery, f"a discovery targeting component '{comp_id}' must use "
-                                                    "the GroupPopulator data source"))
-        if comp_id in with_members and not any(p.is_populator for p in populators):
-            found.append((comp_id, comp, "a containment relationship starts at this component but no "
-                                         "GroupPopulator discovery populates it"))
-        for rel in sorted({rc for p in populators for _, rc in p.rules if rc in local_containment}):
-            if (comp_id, rel) not in rollups:
-                found.append((comp_id, comp, f"no DependencyMonitor rolls member health up over '{rel}' "
-                                             "(Target = this component)"))
+    for comp_id in (components.keys() & with_members) - populations.populated:
+        found.append((comp_id, components[comp_id], "a containment relationship starts at this component "
+                                                    "but no GroupPopulator discovery populates it"))
+    local_containment = {r.get("ID") for r in containments}
+    member_rels = {(comp_id, names[rel]) for comp_id, rel, monitoring in populations.component_rules
+                   if names[rel] is not None and names[rel] in local_containment
+                   and (monitoring is None or names[monitoring] is not None)}
+    for comp_id, rel in member_rels - rollups:
+        found.append((comp_id, components[comp_id], f"no DependencyMonitor rolls member health up over '{rel}' "
+                                                    "(Target = this component)"))
 
 
 def _retired(index: MpIndex, ids: set[str]) -> set[str]:

@@ -20,13 +20,14 @@ checks they drive live in ``schema``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import PurePath
 
 from lxml import etree
 
 from servicemap_sync.mp import schema
 from servicemap_sync.mp.mp_index import (
-    HOUSE, SCOM, Emit, MpIndex, child, child_text, locate_uses, parse_version, where,
+    ALIAS_USE, HOUSE, REF_ATTRS, SCOM, TOKEN, Emit, MpIndex, child, child_text, children, parse_version, where,
 )
 
 _SCHEMA_VERSIONS = frozenset({"1.0", "1.1", "2.0"})
@@ -126,7 +127,7 @@ def _check_uses(index: MpIndex, emit: Emit) -> None:
     if not undeclared and not dangling:
         return
     alias_uses: dict[str, list[etree._Element]] = {}
-    for el, kind, name in locate_uses(index, undeclared, dangling):
+    for el, kind, name in _locate_uses(index.root, undeclared, dangling):
         if kind == "alias":
             alias_uses.setdefault(name, []).append(el)
         elif kind == "$token":
@@ -138,6 +139,71 @@ def _check_uses(index: MpIndex, emit: Emit) -> None:
     for alias, uses in alias_uses.items():
         emit(SCOM, "alias-undeclared", uses[0],
              f"alias '{alias}' is used {len(uses)} time(s) but not declared in Manifest/References")
+
+
+# -- locating uses: only run when one is wrong -----------------------------------------------
+
+def _locate_uses(root: etree._Element, aliases: set[str], names: set[str]) -> Iterator[tuple[etree._Element, str, str]]:
+    """Every use of the given aliases / local names: (element, kind, alias or name).
+
+    ``kind`` is ``"alias"``, the reference attribute's name, or ``"$token"``.
+    """
+    for el, attr, value in _strings(root):
+        for kind, name in _uses(attr, value):
+            if name in (aliases if kind == "alias" else names):
+                yield el, kind, name
+
+
+def _strings(root: etree._Element) -> Iterator[tuple[etree._Element, str, str]]:
+    """Every string that may refer to an element: ``(element, attribute or "" for text, value)``.
+
+    The strings ``mp_index`` collects, with their elements: every reference attribute
+    (``REF_ATTRS``) and every text or other attribute holding ``!`` or ``$``; the manifest
+    and display text are skipped (a Name like "Hello!World" is no alias use); from the
+    language packs only DisplayString / KnowledgeArticle ``ElementID`` count.
+    """
+    for section in children(root):
+        if section.tag == "Manifest":
+            continue
+        if section.tag == "LanguagePacks":
+            for el in section.iter("DisplayString", "KnowledgeArticle"):
+                element_id = el.get("ElementID")
+                if element_id is not None:
+                    yield el, "ElementID", element_id
+            continue
+        for el in section.iter(etree.Element):
+            text = el.text
+            if text is not None and ("$" in text or "!" in text):
+                yield el, "", text
+            for name, value in el.items():
+                if name in REF_ATTRS or "!" in value or "$" in value:
+                    yield el, name, value
+
+
+def _uses(attr: str, value: str) -> list[tuple[str, str]]:
+    """What one string refers to: ``("alias", A)`` for each ``A!X``, ``(kind, X)`` for a local X.
+
+    ``kind`` is the reference attribute's name for its value (``A!X`` or a local X without
+    ``$``), or ``"$token"`` for a name inside a ``$…[Name="X"]…$`` token. Other texts and
+    attributes count only when the whole value is ``Alias!X`` (so "Hello!" in a script is
+    no alias use).
+    """
+    if attr in REF_ATTRS:
+        alias, bang, _ = value.partition("!")
+        if bang:
+            return [("alias", alias)]
+        return [(attr, value)] if value and "$" not in value else []
+    m = ALIAS_USE.fullmatch(value)
+    if m is not None:
+        return [("alias", m.group(1))]
+    found = []
+    for double, single in TOKEN.findall(value):
+        alias, bang, _ = (double or single).partition("!")
+        if bang:
+            found.append(("alias", alias))
+        elif alias:
+            found.append(("$token", alias))
+    return found
 
 
 def _check_attributes(index: MpIndex, emit: Emit) -> None:
@@ -157,15 +223,15 @@ def _check_attributes(index: MpIndex, emit: Emit) -> None:
 def _check_relationships(index: MpIndex, emit: Emit) -> None:
     """Abstract='false', and each end (the first Source / Target child) names a class.
 
-    Every Abstract value is in an attribute key and every end type in ``end_types``: when
-    those are fine, so is each relationship, and they are not looked at one by one.
+    ``end_types`` holds every end type: when those are fine, the ends are not looked at one
+    by one.
     """
     elements = index.elements
-    if (all(el.get("Abstract") in (None, "false") for key, el in index.attribute_keys.items()
-            if key[0] == "RelationshipType")
+    relationships = index.tagged("RelationshipType")
+    if (all(rel.get("Abstract") in (None, "false") for rel in relationships)
             and all(end and ("!" in end or end in elements) for end in index.end_types)):
         return
-    for rel in index.tagged("RelationshipType"):
+    for rel in relationships:
         if rel.get("Abstract") not in (None, "false"):
             emit(SCOM, "relationship-abstract", rel, "a RelationshipType must have Abstract='false'")
         seen = set()

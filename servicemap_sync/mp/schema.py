@@ -9,9 +9,9 @@ checked rather than guessed.
 Speed: the containers that repeat once per component or arrow (``RelationshipType``,
 ``Discovery``, ``DependencyMonitor``, ``MembershipRule``, ``DisplayString``) share a few
 shapes (tag and child tags, recorded by ``mp_index``'s walk), so each distinct shape is
-checked once and its containers one by one only when it is wrong. The attributes of the MP
-elements likewise: each distinct attribute key (tag, names, values other than IDs and
-references) is checked once.
+checked once and its containers one by one only when it is wrong. The attribute tables
+live in ``mp_index``, whose walk screens every MP element against them: only the suspects
+are checked here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from collections.abc import Iterator
 
 from lxml import etree
 
-from servicemap_sync.mp.mp_index import HOUSE, SCOM, Emit, MpIndex, children, shape, shaped
+from servicemap_sync.mp.mp_index import (
+    ATTRIBUTE_VALUES, BOOLEAN, HOUSE, HOUSE_REQUIRED, MEMBERSHIP_RULE, REQUIRED, SCOM, SHAPED_ELEMENTS, Emit, MpIndex,
+    children, shape,
+)
 
 _MANY = 1 << 30
 #: container tag → its children in schema order as (tag, min, max)
@@ -59,32 +62,6 @@ CONTENT: dict[str, tuple[tuple[str, int, int], ...]] = {
 _NESTED = frozenset({"TypeDefinitions", "EntityTypes", "ClassTypes", "RelationshipTypes", "ModuleTypes",
                      "Monitoring", "Presentation"})
 
-#: tag → attributes the schema reference marks required (ClassType jj130264, RelationshipType
-#: jj130250, DependencyMonitor ee533964, View jj130064; Hosted/Singleton default to false there,
-#: so their absence is only a house problem)
-REQUIRED = {
-    "ClassType": ("ID", "Accessibility", "Abstract", "Base"),
-    "RelationshipType": ("ID", "Accessibility", "Abstract", "Base"),
-    "Discovery": ("ID", "Target", "Enabled"),
-    "Rule": ("ID", "Target", "Enabled"),
-    "DependencyMonitor": ("ID", "Accessibility", "Enabled", "Target", "ParentMonitorID",
-                          "RelationshipType", "MemberMonitor"),
-    "View": ("ID", "Accessibility", "Enabled", "Target", "TypeID"),
-    "Folder": ("ID", "Accessibility", "ParentFolder"),
-    "FolderItem": ("ElementID", "Folder"),
-    "Reference": ("Alias",),
-    "LanguagePack": ("ID",),
-    "DisplayString": ("ElementID",),
-}
-_HOUSE_REQUIRED = {"ClassType": ("Hosted", "Singleton")}
-_BOOLEAN = ("true", "false")
-#: attribute → the values SCOM accepts (booleans: exactly lowercase; "1"/"0" is a house problem)
-_VALUES = {
-    **dict.fromkeys(("Abstract", "Hosted", "Singleton", "Extension", "Remotable", "ConfirmDelivery", "Visible",
-                     "Enforced", "IsDefault", "ContentReadable"), _BOOLEAN),
-    "Enabled": ("true", "false", "onEssentialMonitoring", "onStandardMonitoring", "onAdvancedMonitoring"),
-    "Accessibility": ("Public", "Internal"),
-}
 _MONITOR_VALUES = {
     "Algorithm": ("WorstOf", "BestOf", "Percentage"),
     "MemberInMaintenance": ("Uninitialized", "Success", "Warning", "Error"),
@@ -171,11 +148,24 @@ def check_structure(index: MpIndex, emit: Emit) -> None:
         check_attrs(el, emit)
 
 
+def shaped(index: MpIndex) -> Iterator[etree._Element]:
+    """Every container whose shape ``mp_index`` records: the MP elements in
+    ``SHAPED_ELEMENTS``, every ``MembershipRule`` outside the language packs, every
+    ``DisplayStrings/DisplayString``. Walks the tree again: only run when a shape is wrong."""
+    for tag in sorted(SHAPED_ELEMENTS):
+        yield from index.tagged(tag)
+    for section in children(index.root):
+        if section.tag != "LanguagePacks":
+            yield from section.iter(MEMBERSHIP_RULE)
+    for pack in index.language_packs:
+        for strings in pack.iterchildren("DisplayStrings"):
+            yield from strings.iterchildren("DisplayString")
+
+
 def check_element_attrs(index: MpIndex, emit: Emit) -> None:
-    """:func:`check_attrs` on every MP element: one per attribute key, all when one is wrong."""
-    if not all(check_attrs(el, _ignore) for el in index.attribute_keys.values()):
-        for el in index.defined:
-            check_attrs(el, emit)
+    """:func:`check_attrs` on the MP elements ``mp_index``'s walk found suspect (the others pass)."""
+    for el in index.attribute_suspects:
+        check_attrs(el, emit)
 
 
 def _ignore(scope: str, rule: str, el: etree._Element, message: str) -> None:
@@ -193,16 +183,16 @@ def check_attrs(el: etree._Element, emit: Emit) -> bool:
         if el.get(attr) is None:
             ok = False
             emit(SCOM, "required-attr", el, f"<{tag}> needs the {attr} attribute")
-    for attr in _HOUSE_REQUIRED.get(tag, ()):
+    for attr in HOUSE_REQUIRED.get(tag, ()):
         if el.get(attr) is None:
             ok = False
             emit(HOUSE, "required-attr", el, f"write {attr} explicitly (true/false)")
     for attr, value in el.items():
-        allowed = _VALUES.get(attr)
+        allowed = ATTRIBUTE_VALUES.get(attr)
         if allowed is None or value in allowed:
             continue
         ok = False
-        if allowed is _BOOLEAN and value in ("1", "0"):
+        if allowed is BOOLEAN and value in ("1", "0"):
             emit(HOUSE, "bool-case", el, f"{attr}='{value}': write true/false")
         else:
             rule = "attr-value" if attr == "Accessibility" else "bool-case"

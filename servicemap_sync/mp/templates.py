@@ -30,7 +30,7 @@ SKELETON = "distributed_application.xml"
 ELEMENTS = "elements.xml"
 _MP_TOKEN = "${MP}"
 _ANCHOR = "slot"
-_BATCH = 256
+_BATCH = 64  # rows per copied batch: large enough that one lxml call copies many elements
 
 Path = tuple[int, ...]
 

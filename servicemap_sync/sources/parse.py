@@ -22,12 +22,14 @@ ids are opaque and come in several forms, so only their trailing
 when ``name`` is absent. The parser is a single pass over the decoded JSON with no copies and
 no schema engine, because it sits on the hot path of maps with tens of thousands of edges.
 
-Each item is read twice over at most. The *usual* readers take the one shape Service Map
-nearly always sends (kind, id and name set; processes and ports owned through a complete
-machine reference; every field of its JSON type) with inline checks and no JSON paths, and
-answer None for anything else. The *careful* readers then read that item: they accept the
-odd-but-valid forms and name the culprit of a broken item. A usual reader never accepts what
-the careful one refuses, nor reads it differently; both build through the same ``_new_*``.
+Each node and edge is first offered to a *usual* reader (``_usual_*``). It takes the one shape
+Service Map nearly always sends (kind, id and name set; processes and ports owned through a
+complete machine reference; every field of its JSON type) with inline type checks and no
+JSON paths, and answers None for anything else. Only then does the item's *careful* reader
+run: it accepts the odd-but-valid forms and names the culprit of a broken item. A usual
+reader never accepts what its careful one refuses, nor reads anything differently (the tests
+compare the two on every single-field change of a sample map); both build through one
+``_new_*`` function. Edges hold their nodes' own keys, not copies.
 """
 
 from __future__ import annotations
@@ -39,19 +41,8 @@ from typing import Any
 
 from ..errors import ParseError
 from ..model import (
-    DISCOVERED,
-    FAILURE_OK,
-    MONITORED,
-    Acceptor,
-    ClientGroup,
-    Connection,
-    Machine,
-    NodeKey,
-    Port,
-    PortRef,
-    Process,
-    ServerMap,
-    machine_key,
+    DISCOVERED, FAILURE_OK, MONITORED, Acceptor, ClientGroup, Connection, Machine, NodeKey, Port, PortRef, Process,
+    ServerMap, machine_key,
 )
 from .json_fields import (
     Invalid, as_object, date_time, field_name, json_type, optional_array, optional_int, optional_object, optional_string,
@@ -437,8 +428,8 @@ def _usual_port(item: object, states: dict[str, str]) -> Port | None:
     owner = _usual_owner(props.get("machine"))
     fields = usual_strings(props, _PORT_FIELDS)
     number, state = props.get("portNumber"), props.get("monitoringState")
-    if owner is None or fields is None or number is not None and type(number) is not int \
-            or state is not None and type(state) is not str:
+    if owner is None or fields is None or (number is not None and type(number) is not int) or (
+            state is not None and type(state) is not str):
         return None
     return _new_port(resource_id, owner, name, fields, number, state, states)
 

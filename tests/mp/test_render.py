@@ -393,7 +393,7 @@ def test_a_filler_makes_one_filled_copy_per_row_across_batches() -> None:
     from servicemap_sync.mp.templates import prototypes
 
     filler = prototypes()["display"].filler(("name", "id"))
-    many = list(filler.make((f"name <{i}>", f"E{i}") for i in range(600)))  # batches of 256, the last partial
+    many = list(filler.make((f"name <{i}>", f"E{i}") for i in range(600)))  # batches of 64, the last partial
     few = list(filler.make([("x & y", "X")]))  # fewer rows than the filler has made before
     assert [(e.tag, e.get("ElementID"), e.findtext("Name")) for e in many] == [
         ("DisplayString", f"E{i}", f"name <{i}>") for i in range(600)]
