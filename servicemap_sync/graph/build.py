@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-
 from operator import itemgetter
 
 import networkx as nx
@@ -95,7 +94,7 @@ def build_graph(server_map: ServerMap, *, include_self_links: bool = False) -> n
         port = conn.server_port
         if here != src.machine and here != dst.machine:
             dropped["other"] += 1
-        elif port is not None and _is_loopback_ip(port.ip_address):
+        elif is_loopback(port):
             dropped["loopback"] += 1
         elif src.kind == "process" and src.machine == dst.machine and not include_self_links:
             dropped["self"] += 1
@@ -125,7 +124,7 @@ def build_graph(server_map: ServerMap, *, include_self_links: bool = False) -> n
             if key in nodes:
                 continue
             obj = endpoints[key]
-            if key.kind == "clientGroup":
+            if isinstance(obj, ClientGroup):
                 nodes[key] = _group_attrs(obj, owners)
                 port = ports.get(obj.clients_of)
                 if port is not None:  # named in the group's label ("clients of web01:80")

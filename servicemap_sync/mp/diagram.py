@@ -156,7 +156,7 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     arrows = []
     for (src, dst, port), members in grouped.items():
         if len(members) == 1:  # the usual case
-            (u, v, failed), = members
+            [(u, v, failed)] = members
             head, tail = texts.node_end(src, u), texts.node_end(dst, v)
         else:
             failed = all(f for _u, _v, f in members)

@@ -55,6 +55,9 @@ MEMBERSHIP_RULE = "MembershipRule"
 VALUE_CHILDREN = frozenset({"Algorithm", "MemberInMaintenance", "MemberUnAvailable"})
 #: ``$MPElement[Name="X"]$``, ``$Target/Host/Property[Type='A!X']/P$``, ``$RunAs[Name="A!X"]/…$``.
 TOKEN = re.compile(r"\$[A-Za-z]+(?:/[A-Za-z]+)*\[(?:Name|Type)=(?:\"([^\"\n]*)\"|'([^'\n]*)')\]")
+#: ``$MPElement[Name="`` … ``"]$``: the canonical token text (its name is recognised without a regex)
+_MPELEMENT_OPEN, _MPELEMENT_CLOSE = len('$MPElement[Name="'), len('"]$')
+_MPELEMENT_MIN = _MPELEMENT_OPEN + _MPELEMENT_CLOSE
 #: A whole text or non-reference attribute that is an alias use.
 ALIAS_USE = re.compile(r"\s*([A-Za-z0-9_]+)!([A-Za-z0-9._]+)\s*")
 
@@ -185,6 +188,9 @@ class MpIndex:
     end_types: set[str] = field(default_factory=set)
     #: each Discovery MP element's membership rules
     memberships: dict[etree._Element, Membership] = field(default_factory=dict)
+    #: text → X for each collected text that is exactly ``$MPElement[Name="X"]$`` (X without
+    #: quotes or newlines), which both the token and the house rules' parsers read as X
+    mpelement_names: dict[str, str] = field(default_factory=dict)
     #: per language pack: ElementIDs of its ``DisplayStrings/DisplayString`` without SubElementID
     named: list[set[str]] = field(default_factory=list)
     #: ``DisplayStrings`` containers with children other than ``DisplayString`` elements
@@ -536,14 +542,27 @@ class _Walk:
         index.used_aliases = used = {value.partition("!")[0] for value in refs if "!" in value}
         index.local_names = local = {value for value in refs if "!" not in value and "$" not in value}
         local.discard("")
-        # another string is an alias use as a whole, or holds tokens (matched all at once:
-        # a token never spans a newline)
+        # another string is an alias use as a whole, or holds tokens; most are exactly
+        # $MPElement[Name="X"]$ (kept in mpelement_names), the others are matched all at once
+        # (a token never spans a newline)
+        canonical = index.mpelement_names
+        others = []
         for text in texts:
-            m = None if "$" in text else ALIAS_USE.fullmatch(text)
-            if m is not None:
-                used.add(m.group(1))
-        for double, single in set(TOKEN.findall("\n".join(t for t in texts if "$" in t))):
-            alias, bang, _ = (double or single).partition("!")
+            if "$" not in text:
+                m = ALIAS_USE.fullmatch(text)
+                if m is not None:
+                    used.add(m.group(1))
+                continue
+            name = text[_MPELEMENT_OPEN:-_MPELEMENT_CLOSE]
+            if (text.startswith('$MPElement[Name="') and text.endswith('"]$') and len(text) >= _MPELEMENT_MIN
+                    and '"' not in name and "\n" not in name):
+                canonical[text] = name
+            else:
+                others.append(text)
+        names = set(canonical.values())
+        names.update(double or single for double, single in TOKEN.findall("\n".join(others)))
+        for name in names:
+            alias, bang, _ = name.partition("!")
             if bang:
                 used.add(alias)
             elif alias:

@@ -42,7 +42,6 @@ MembershipRules; each rule's texts are read once and each distinct text parsed o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from lxml import etree
 
@@ -104,53 +103,13 @@ def _named(text: str | None) -> str | None:
     return None if m is None else m.group(1) if m.group(1) is not None else m.group(2)
 
 
-@dataclass
-class _Populations:
-    """What the GroupPopulator discoveries of the DA and of the components add.
+class _Names(dict[str | None, str | None]):
+    """Text → the element it names (see :func:`_named`), parsed on first use; starts from
+    the names ``mp_index`` already read (``MpIndex.mpelement_names``)."""
 
-    Texts, not names: each distinct text is parsed once, at the end (:meth:`names`).
-    """
-
-    #: (MonitoringClass, RelationshipClass) texts of the rules of the DA's populators
-    da_rules: list[tuple[str | None, str | None]] = field(default_factory=list)
-    #: (component, RelationshipClass text, MonitoringClass text or None): the rules of the
-    #: components' populators; the MonitoringClass only counts (it must name something) for
-    #: a discovery that also targets the DA, i.e. when the DA and a component share an ID
-    component_rules: set[tuple[str, str | None, str | None]] = field(default_factory=set)
-    #: components that some populator discovery targets
-    populated: set[str] = field(default_factory=set)
-
-    def names(self) -> dict[str | None, str | None]:
-        """Text → the element it names (see :func:`_named`), for every text above."""
-        texts = {text for pair in self.da_rules for text in pair}
-        texts.update(text for _, rel, monitoring in self.component_rules for text in (rel, monitoring))
-        return {text: _named(text) for text in texts}
-
-
-def _populations(index: MpIndex, da_id: str, components: dict[str, etree._Element],
-                 found: list[tuple[str, etree._Element, str]]) -> _Populations:
-    """Read the discoveries targeting the DA or a component (from ``index.memberships``);
-    a component's discovery that is no GroupPopulator goes to ``found``."""
-    out = _Populations()
-    memberships = index.memberships
-    for discovery in index.tagged("Discovery"):
-        target = discovery.get("Target", "")
-        to_da, to_component = target == da_id, target in components
-        if not (to_da or to_component):
-            continue
-        membership = memberships[discovery]
-        if not (membership.has_source and _remote(membership.type_id, _POPULATOR)):
-            if to_component:
-                found.append((target, discovery, f"a discovery targeting component '{target}' must use "
-                                                 "the GroupPopulator data source"))
-            continue
-        if to_da:
-            out.da_rules.extend(membership.rules)
-        if to_component:
-            out.populated.add(target)
-            out.component_rules.update((target, rel, monitoring if to_da else None)
-                                       for monitoring, rel in membership.rules)
-    return out
+    def __missing__(self, text: str | None) -> str | None:
+        self[text] = name = _named(text)
+        return name
 
 
 def _check_da_shape(index: MpIndex, emit: Emit) -> None:
@@ -175,22 +134,23 @@ def _check_da_shape(index: MpIndex, emit: Emit) -> None:
                                           "and Singleton='true'")
 
     containments = [r for r in index.tagged("RelationshipType") if _remote(r.get("Base"), _CONTAINMENT)]
-    da_rels = {r.get("ID") for r in containments if _end_type(r, "Source") == da_id}
     found: list[tuple[str, etree._Element, str]] = []  # (component ID, element, message)
-    populations = _populations(index, da_id, components, found)
-    names = populations.names()
+    populations = _Populations(index, da_id, components, containments, found)
     rollups = {(m.get("Target"), m.get("RelationshipType")) for m in index.tagged("DependencyMonitor")}
-
-    da_members = {names[monitoring] for monitoring, rel in populations.da_rules
-                  if names[monitoring] is not None and names[rel] is not None and names[rel] in da_rels}
-    for comp_id in components.keys() - da_members:
+    for comp_id in components.keys() - populations.da_members:
         found.append((comp_id, components[comp_id], "not a member of the DA: the GroupPopulator discovery "
                       f"targeting '{da_id}' needs a MembershipRule with this class and a containment "
                       "relationship whose Source is the DA"))
-    if components and not any((da_id, rel) in rollups for rel in da_rels):
+    if components and not any((da_id, rel) in rollups for rel in populations.da_rels):
         emit(HOUSE, "da-shape", da, "no DependencyMonitor rolls component health up to the DA "
                                     "(Target = the DA, RelationshipType = its containment relationship)")
-    _check_components(components, containments, populations, names, rollups, found)
+    with_members = {_end_type(r, "Source") for r in containments}
+    for comp_id in (components.keys() & with_members) - populations.populated:
+        found.append((comp_id, components[comp_id], "a containment relationship starts at this component "
+                                                    "but no GroupPopulator discovery populates it"))
+    for comp_id, rel in populations.member_rels - rollups:
+        found.append((comp_id, components[comp_id], f"no DependencyMonitor rolls member health up over '{rel}' "
+                                                    "(Target = this component)"))
     retired = _retired(index, {comp_id for comp_id, _, _ in found}) if found else set()
     for comp_id, el, message in found:
         if comp_id not in retired:
@@ -198,21 +158,50 @@ def _check_da_shape(index: MpIndex, emit: Emit) -> None:
     _check_folders(index, emit)
 
 
-def _check_components(components: dict[str, etree._Element], containments: list[etree._Element],
-                      populations: _Populations, names: dict[str | None, str | None],
-                      rollups: set[tuple[str | None, str | None]], found: list[tuple[str, etree._Element, str]]) -> None:
-    """Populated and rolled up: each component, into ``found`` (retired ones are dropped later)."""
-    with_members = {_end_type(r, "Source") for r in containments}
-    for comp_id in (components.keys() & with_members) - populations.populated:
-        found.append((comp_id, components[comp_id], "a containment relationship starts at this component "
-                                                    "but no GroupPopulator discovery populates it"))
-    local_containment = {r.get("ID") for r in containments}
-    member_rels = {(comp_id, names[rel]) for comp_id, rel, monitoring in populations.component_rules
-                   if names[rel] is not None and names[rel] in local_containment
-                   and (monitoring is None or names[monitoring] is not None)}
-    for comp_id, rel in member_rels - rollups:
-        found.append((comp_id, components[comp_id], f"no DependencyMonitor rolls member health up over '{rel}' "
-                                                    "(Target = this component)"))
+class _Populations:
+    """What the GroupPopulator discoveries of the DA and of the components add (from
+    ``index.memberships``); a component's discovery that is no GroupPopulator goes to ``found``.
+
+    Attributes:
+        da_rels: the DA's containment relationships (their Source is the DA).
+        da_members: what the DA's populators add over one of those.
+        populated: the components some populator targets.
+        member_rels: (component, containment relationship of this MP) its populators use.
+    """
+
+    def __init__(self, index: MpIndex, da_id: str, components: dict[str, etree._Element],
+                 containments: list[etree._Element], found: list[tuple[str, etree._Element, str]]) -> None:
+        self.da_rels = {r.get("ID") for r in containments if _end_type(r, "Source") == da_id}
+        local_containment = {r.get("ID") for r in containments}
+        self.da_members: set[str] = set()
+        self.populated: set[str] = set()
+        self.member_rels: set[tuple[str, str]] = set()
+        names = _Names(index.mpelement_names)
+        memberships = index.memberships
+        for discovery in index.tagged("Discovery"):
+            target = discovery.get("Target", "")
+            to_da, to_component = target == da_id, target in components
+            if not (to_da or to_component):
+                continue
+            membership = memberships[discovery]
+            if not (membership.has_source and _remote(membership.type_id, _POPULATOR)):
+                if to_component:
+                    found.append((target, discovery, f"a discovery targeting component '{target}' must use "
+                                                     "the GroupPopulator data source"))
+                continue
+            if to_da:
+                for monitoring, rel in membership.rules:
+                    member, relationship = names[monitoring], names[rel]
+                    if member is not None and relationship is not None and relationship in self.da_rels:
+                        self.da_members.add(member)
+            if to_component:
+                self.populated.add(target)
+                # (a rule of a discovery that also targets the DA counts only with a MonitoringClass)
+                for monitoring, rel in membership.rules:
+                    relationship = names[rel]
+                    if (relationship is not None and relationship in local_containment
+                            and (not to_da or names[monitoring] is not None)):
+                        self.member_rels.add((target, relationship))
 
 
 def _retired(index: MpIndex, ids: set[str]) -> set[str]:
