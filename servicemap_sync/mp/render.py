@@ -42,10 +42,9 @@ from lxml import etree
 
 from servicemap_sync.errors import RenderError, ValidationError
 from servicemap_sync.mp.diagram import Arrow, Component, Diagram, build_diagram
-from servicemap_sync.mp.mp_index import where
 from servicemap_sync.mp.retire import Retired, parse_previous, retire
 from servicemap_sync.mp.templates import prototypes, skeleton
-from servicemap_sync.mp.validate import HOUSE, Problem, check_upgrade, validate_document
+from servicemap_sync.mp.validate import check_upgrade, validate_document
 
 __all__ = ["RenderedMP", "render_management_pack"]
 
@@ -114,7 +113,7 @@ def render_management_pack(
         retired = retire(old, _type_ids(root, diagram))
     _Document(root, mp_id, retired).add_diagram(diagram)
 
-    problems = _without_retirement(validate_document(root, filename=filename, house_rules=True), retired.classes)
+    problems = validate_document(root, filename=filename, house_rules=True)
     if old is not None:
         problems.extend(check_upgrade(old, root))
     if problems:
@@ -150,18 +149,6 @@ def _type_ids(root: etree._Element, diagram: Diagram) -> set[str]:
     found.update(c.id for c in diagram.components)
     found.update(a.id for a in diagram.arrows)
     return found
-
-
-def _without_retirement(problems: list[Problem], retired: tuple[etree._Element, ...]) -> list[Problem]:
-    """Drop the house ``da-shape`` findings that retirement causes on purpose.
-
-    The house rules want every component class in the DA; a retired one is deliberately out
-    of it. Only findings located exactly at a retired class element are dropped.
-    """
-    if not retired:
-        return problems
-    at_retired = {where(element) for element in retired}
-    return [p for p in problems if not (p.scope == HOUSE and p.rule == "da-shape" and p.element in at_retired)]
 
 
 def _ref(element_id: str) -> str:

@@ -6,6 +6,7 @@ import pytest
 from lxml import etree
 from lxml.builder import E
 
+from servicemap_sync.mp.retire import RETIRED_MARK
 from servicemap_sync.mp.validate import Problem, validate_document
 from test_validate import MP_ID, SD, build_da_mp, class_type, first, populator, relationship, rename, rollup, section
 
@@ -122,6 +123,17 @@ def test_component_must_be_a_member_of_the_da() -> None:
     rules.remove(rules[0])
     [problem] = da_shape(root)
     assert f"[@ID='{GROUP0}']" in problem.element and "not a member of the DA" in problem.message
+
+
+def test_a_retired_component_may_be_out_of_the_da_and_others_may_not() -> None:
+    root = build_da_mp(components=2)
+    rules = first(by_id(root, f"{SERVICE}.Discovery"), "MembershipRules")
+    rules.remove(rules[1])
+    rules.remove(rules[0])
+    name = first(next(ds for ds in first(root, "DisplayStrings") if ds.get("ElementID") == GROUP0), "Name")
+    name.text += RETIRED_MARK
+    [problem] = da_shape(root)  # only the component that is out of the DA without being retired
+    assert f"[@ID='{MP_ID}.CG.Group1']" in problem.element and "not a member of the DA" in problem.message
 
 
 def test_membership_through_a_relationship_not_starting_at_the_da_does_not_count() -> None:
