@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
-    "Invalid", "as_object", "date_time", "field_name", "json_type", "optional_array", "optional_int",
+    "Invalid", "as_object", "date_time", "expect_kind", "field_name", "json_type", "optional_array", "optional_int",
     "optional_object", "optional_string", "optional_strings", "required", "required_object", "required_string",
     "short", "string_array", "usual_strings",
 ]
@@ -165,3 +165,10 @@ def date_time(value: object, path: str) -> datetime:
         )
     except ValueError as exc:
         raise Invalid(path, f"{short(value)} is not a valid date-time ({exc})") from None
+
+
+def expect_kind(obj: dict[str, Any], path: str, kind: str) -> None:
+    """Refuse ``obj`` unless its ``kind`` is ``kind``."""
+    raw = obj.get("kind")
+    if raw != kind:
+        raise Invalid(f"{path}.kind", "missing" if raw is None else f"expected {kind!r}, got {short(raw)}")

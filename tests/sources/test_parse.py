@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from servicemap_sync.emulator import synthetic_map
 from servicemap_sync.errors import ParseError
 from servicemap_sync.model import NodeKey
-from servicemap_sync.sources import parse
+from servicemap_sync.sources import nodes, parse, refs
 from servicemap_sync.sources.parse import parse_machine, parse_machine_page, parse_map_response, ref_key
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "servicemap-api"
@@ -498,9 +501,21 @@ def test_ref_key_refuses_unusable_references(ref: object, message: str) -> None:
 
 # --- the shortcut for the usual shape ---------------------------------------------------------
 
-CAREFUL_READERS = ("_machine", "_process", "_port", "_client_group", "_connection", "_acceptor")
-SHORTCUTS = ("_usual_machine", "_usual_process", "_usual_port", "_usual_client_group", "_usual_connection",
-             "_usual_acceptor", "_usual_ref")
+#: (module, name) of the careful readers and of the usual-shape shortcuts, as the parser looks them up
+CAREFUL_READERS = [(parse, name) for name in (
+    "careful_machine", "careful_process", "careful_port", "careful_client_group", "_connection", "_acceptor")]
+SHORTCUTS = [(parse, name) for name in (
+    "usual_machine", "usual_process", "usual_port", "usual_client_group", "_usual_connection", "_usual_acceptor",
+    "usual_ref")] + [(nodes, "usual_ref"), (refs, "usual_ref")]
+
+
+@contextmanager
+def replaced(names: list[tuple[object, str]], stand_in: Callable[..., object]) -> Iterator[None]:
+    """Every (module, name) of ``names`` replaced by ``stand_in`` inside the block."""
+    with ExitStack() as stack:
+        for module, name in names:
+            stack.enter_context(mock.patch.object(module, name, stand_in))
+        yield
 
 
 def _synthetic_body(connections: int) -> dict[str, Any]:
@@ -519,21 +534,19 @@ def _refuse(*_args: object) -> None:
 
 
 @pytest.mark.parametrize("source", ["sample", "synthetic"])
-def test_well_formed_maps_never_need_the_careful_readers(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_well_formed_maps_never_need_the_careful_readers(source: str) -> None:
     body = sample_map() if source == "sample" else _synthetic_body(300)
     focus = WEB if source == "sample" else _synthetic_focus(body)
-    for name in CAREFUL_READERS:
-        monkeypatch.setattr(parse, name, _refuse)
-    result = _parse(body, focus=focus)
+    with replaced(CAREFUL_READERS, _refuse):
+        result = _parse(body, focus=focus)
     assert len(result.connections) == len(body["map"]["edges"]["connections"])
     assert len(result.acceptors) == len(body["map"]["edges"]["acceptors"])
 
 
-def test_the_careful_readers_alone_give_the_same_synthetic_map(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_careful_readers_alone_give_the_same_synthetic_map() -> None:
     body = _synthetic_body(300)
     usual = _parse(body, focus=_synthetic_focus(body))
-    for name in SHORTCUTS:
-        monkeypatch.setattr(parse, name, lambda *_args: None)
-    careful = _parse(body, focus=_synthetic_focus(body))
+    with replaced(SHORTCUTS, lambda *_args: None):
+        careful = _parse(body, focus=_synthetic_focus(body))
     assert careful == usual
     assert len({c.server_port.key for c in usual.connections}) > 1  # the map is not trivially small

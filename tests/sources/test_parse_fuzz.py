@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import copy
 from typing import Any
-from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from servicemap_sync.errors import ParseError
 from servicemap_sync.model import ServerMap
-from servicemap_sync.sources import parse
 from servicemap_sync.sources.parse import parse_machine, parse_machine_page, parse_map_response, ref_key
-from test_parse import SHORTCUTS, SQL, WEB, sample_map
+from test_parse import SHORTCUTS, SQL, WEB, replaced, sample_map
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -152,7 +150,7 @@ def _outcome(call) -> object:
 
 def _careful(call) -> object:
     """:func:`_outcome` with every shortcut switched off, so only the careful readers read."""
-    with mock.patch.multiple(parse, **dict.fromkeys(SHORTCUTS, lambda *_args: None)):
+    with replaced(SHORTCUTS, lambda *_args: None):
         return _outcome(call)
 
 
