@@ -30,15 +30,7 @@ import networkx as nx
 
 from servicemap_sync.errors import RenderError
 from servicemap_sync.model import (
-    FAILURE_FAILED,
-    ClientGroup,
-    Connection,
-    Machine,
-    NodeKey,
-    Port,
-    PortRef,
-    Process,
-    ServerMap,
+    FAILURE_FAILED, ClientGroup, Connection, Machine, NodeKey, Port, PortRef, Process, ServerMap,
 )
 
 __all__ = ["build_graph", "is_loopback"]

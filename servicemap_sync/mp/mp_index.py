@@ -467,7 +467,8 @@ class _Walk:
 
     def read(self, nodes: Iterable[etree._Element]) -> None:
         """Collect the strings of ``nodes`` (outside the collections) and shape their
-        MembershipRules."""
+        MembershipRules (the strings are read as the end of :meth:`stream`'s loop reads them;
+        that hot loop keeps its own copy, inline)."""
         refs, texts = self.refs, self.texts
         for el in nodes:
             if el.tag == MEMBERSHIP_RULE:

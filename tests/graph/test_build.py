@@ -10,16 +10,7 @@ import pytest
 from servicemap_sync.errors import RenderError
 from servicemap_sync.graph import build_graph
 from servicemap_sync.model import (
-    Acceptor,
-    ClientGroup,
-    Connection,
-    Machine,
-    NodeKey,
-    Port,
-    PortRef,
-    Process,
-    ServerMap,
-    machine_key,
+    Acceptor, ClientGroup, Connection, Machine, NodeKey, Port, PortRef, Process, ServerMap, machine_key,
 )
 
 START = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)

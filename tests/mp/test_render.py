@@ -20,16 +20,7 @@ from lxml import etree
 from servicemap_sync.errors import RenderError, ValidationError
 from servicemap_sync.graph import build_graph
 from servicemap_sync.model import (
-    Acceptor,
-    ClientGroup,
-    Connection,
-    Machine,
-    NodeKey,
-    Port,
-    PortRef,
-    Process,
-    ServerMap,
-    machine_key,
+    Acceptor, ClientGroup, Connection, Machine, NodeKey, Port, PortRef, Process, ServerMap, machine_key,
 )
 from servicemap_sync.mp import render as render_module
 from servicemap_sync.mp.render import render_management_pack

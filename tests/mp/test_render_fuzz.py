@@ -24,17 +24,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from servicemap_sync.graph import build_graph
-from servicemap_sync.model import (
-    Acceptor,
-    ClientGroup,
-    Connection,
-    Machine,
-    NodeKey,
-    Port,
-    PortRef,
-    Process,
-    ServerMap,
-)
+from servicemap_sync.model import Acceptor, ClientGroup, Connection, Machine, NodeKey, Port, PortRef, Process, ServerMap
 from servicemap_sync.mp.diagram import build_diagram
 from servicemap_sync.mp.render import RenderedMP, render_management_pack
 from servicemap_sync.mp.validate import validate_bytes
