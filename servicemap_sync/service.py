@@ -139,7 +139,7 @@ class SyncService:
             rendered, _ = _render(self.settings, server, graph, None)
             path = publish_file(directory, rendered.filename, rendered.xml, setting="--out")
             return ServerResult(server, EXPORTED, machine=machine.name, mp_id=rendered.mp_id,
-                                version=rendered_version(rendered), path=path)
+                                version=rendered.version, path=path)
 
         self._pass(summary, progress, servers, publisher=write)
         summary.finished = self._now()
@@ -221,7 +221,7 @@ class _Publisher:
         with self._lock:
             before = self._state.get(server)
         rendered, previous = _render(self._settings, server, graph, before.version if before else None)
-        version = rendered_version(rendered)
+        version = rendered.version
         mp_id = rendered.mp_id
         os_family = graph.nodes[graph.graph["focus"]].get("os_family")
         now = self._now()
@@ -294,12 +294,6 @@ def _render(settings: Settings, server: str, graph, state_version: str | None):
     rendered = render_management_pack(graph, mp_id_prefix=settings.mp_id_prefix, version=version,
                                       previous=previous.xml if previous else None)
     return rendered, previous
-
-
-def rendered_version(rendered) -> str:
-    """The version written in a rendered management pack's Identity."""
-    start = rendered.xml.index(b"<Version>") + len(b"<Version>")
-    return rendered.xml[start:rendered.xml.index(b"</Version>", start)].decode()
 
 
 def _newest(*versions: str | None) -> str | None:

@@ -73,6 +73,7 @@ class RenderedMP:
 
     mp_id: str
     filename: str
+    version: str
     xml: bytes
     content_hash: str
     components: dict[str, str]
@@ -127,13 +128,14 @@ def render_management_pack(
     view = memoryview(xml)
     content_hash = hashlib.sha256(view[:start])
     content_hash.update(view[end:])
-    logger.info(
+    logger.debug(
         "%s: %d components, %d arrows, %d retired types",
         mp_id, len(diagram.components), len(diagram.arrows), len(retired.names),
     )
     return RenderedMP(
         mp_id=mp_id,
         filename=filename,
+        version=version,
         xml=xml,
         content_hash=content_hash.hexdigest(),
         components={c.id: c.label for c in diagram.components},

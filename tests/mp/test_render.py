@@ -320,6 +320,8 @@ def test_same_input_same_bytes_and_hash_ignores_the_version() -> None:
     assert one.content_hash == hashlib.sha256(without_version).hexdigest()
     later = render(web_map(), version="1.0.0.2")
     assert later.xml != one.xml
+    assert (one.version, later.version) == ("1.0.0.1", "1.0.0.2")
+    assert etree.fromstring(later.xml).findtext("Manifest/Identity/Version") == "1.0.0.2"
     assert later.content_hash == one.content_hash
     assert render(web_map(without=(JAVA,))).content_hash != one.content_hash
 
