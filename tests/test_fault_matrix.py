@@ -161,6 +161,8 @@ PERMANENT = {
     "429-storm-never-ends": (dict(kind="status", status=429, retry_after=1), {}, "throttled"),
     "503-never-ends": (dict(kind="status", status=503, retry_after=0), {}, "503"),
     "slower-than-timeout": (dict(kind="delay", seconds=1.6), {"timeout_seconds": 1}, "TimeoutSeconds"),
+    # every gap under the timeout, the whole answer over it
+    "trickles-in-past-timeout": (dict(kind="trickle", seconds=0.3), {"timeout_seconds": 1}, "TimeoutSeconds"),
     "malformed-json": (dict(kind="malformed"), {}, "JSON"),
     "dangling-edge": (dict(kind="dangling"), {}, "p-" + "0" * 36 + "dead"),
     "oversized": (dict(kind="oversize", size=2 * 1024 * 1024), {"max_response_mb": 1}, "max_response_mb"),

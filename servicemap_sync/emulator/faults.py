@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 
 OPERATIONS = ("token", "workspace", "machines", "machine", "generateMap")
-KINDS = ("status", "delay", "malformed", "truncated", "reset", "oversize", "dangling")
+KINDS = ("status", "delay", "trickle", "malformed", "truncated", "reset", "oversize", "dangling")
 
 #: ARM error codes for the statuses a fault typically injects.
 STATUS_CODES = {400: "BadRequest", 401: "InvalidAuthenticationToken", 403: "AuthorizationFailed",
@@ -26,7 +26,9 @@ class Fault:
 
     Attributes:
         kind: ``status`` (``status`` + ARM error body, ``Retry-After: retry_after`` if given),
-            ``delay`` (wait ``seconds``, then answer normally), ``malformed`` (200, invalid JSON),
+            ``delay`` (wait ``seconds``, then answer normally), ``trickle`` (the normal answer, its
+            body in ten pieces ``seconds`` apart: slow as a whole, never silent for long),
+            ``malformed`` (200, invalid JSON),
             ``truncated`` (200, Content-Length larger than what is sent, then close),
             ``reset`` (TCP RST without an answer), ``oversize`` (200, valid JSON padded to ``size``
             bytes), ``dangling`` (200, a map whose connection points at a process not in nodes).

@@ -291,16 +291,17 @@ class Emulator:
         data = json_bytes(reply.body)
         if fault is not None and kind == "oversize" and reply.status == 200:
             data += b" " * max(0, fault.size - len(data))
-        self._send(handler, reply, headers, raw=data, truncate=kind == "truncated" and reply.status == 200)
+        self._send(handler, reply, headers, raw=data, truncate=kind == "truncated" and reply.status == 200,
+                   trickle=fault.seconds if fault is not None and kind == "trickle" else 0.0)
 
     def _send(self, handler: Handler, reply: Reply, headers: dict[str, str] | None = None, *,
-              raw: bytes | None = None, truncate: bool = False) -> None:
+              raw: bytes | None = None, truncate: bool = False, trickle: float = 0.0) -> None:
         data = raw if raw is not None else json_bytes(reply.body)
         self._record(handler.exchange, reply.status)
         if reply.status == 429:
             with self._lock:
                 self._throttled += 1
-        write(handler, reply.status, {**(headers or {}), **reply.headers}, data, truncate=truncate)
+        write(handler, reply.status, {**(headers or {}), **reply.headers}, data, truncate=truncate, trickle=trickle)
 
 
 def _retry_after(fault: Fault) -> dict[str, str]:

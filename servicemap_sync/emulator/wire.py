@@ -12,6 +12,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,8 +98,10 @@ def json_bytes(body: object) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def write(handler: Handler, status: int, headers: dict[str, str], data: bytes, *, truncate: bool = False) -> None:
-    """Send one answer with Content-Length; ``truncate`` sends half the body and closes the connection."""
+def write(handler: Handler, status: int, headers: dict[str, str], data: bytes, *, truncate: bool = False,
+          trickle: float = 0.0) -> None:
+    """Send one answer with Content-Length; ``truncate`` sends half the body and closes the
+    connection; ``trickle`` sends the body in ten pieces, this many seconds apart."""
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json; charset=utf-8")
     handler.send_header("Cache-Control", "no-store")
@@ -109,6 +112,13 @@ def write(handler: Handler, status: int, headers: dict[str, str], data: bytes, *
     if truncate:
         handler.wfile.write(data[: len(data) // 2])
         handler.close_connection = True
+    elif trickle:
+        step = -(-len(data) // 10)
+        for start in range(0, len(data), step):
+            if start:
+                time.sleep(trickle)
+            handler.wfile.write(data[start:start + step])
+            handler.wfile.flush()
     else:
         handler.wfile.write(data)
 

@@ -4,8 +4,10 @@ This is the one place where requests are sent and retried (Azure SDK guideline: 
 retries in one place). 429 and 5xx answers and dropped connections are retried with
 exponential backoff; ``Retry-After`` (seconds or HTTP date, or ``retry-after-ms``) wins over
 the backoff and pauses every worker through the shared :class:`RateLimiter`; the total wait
-per request is bounded. A response slower than the timeout is not retried: waiting again
-would only multiply the delay.
+per request is bounded. ``TimeoutSeconds`` bounds each request as a whole, from sending it
+to the last byte of the answer (not only the gaps between bytes, which is all a socket timeout
+can bound: a body that trickles in would never time out). A response slower than that is not
+retried: waiting again would only multiply the delay.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from collections.abc import Iterator
 from typing import Any
 
 import requests
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
 from ..config import AzureSettings
 from ..errors import ServiceMapRequestError, ServiceMapResponseError
@@ -149,6 +153,11 @@ class ArmTransport:
                     f"{what}: no answer within TimeoutSeconds={self._timeout:g}; raise TimeoutSeconds or a shorter "
                     f"TimeWindowMinutes", server=server
                 ) from None
+            except requests.exceptions.ContentDecodingError:
+                raise ServiceMapRequestError(
+                    f"{what}: the compressed response could not be decoded; the service or a proxy sent a damaged "
+                    f"body", server=server
+                ) from None
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 delay = self._backoff(attempt)
                 if attempt >= self._retry.max_attempts or waited + delay > self._retry.max_total_wait:
@@ -185,6 +194,7 @@ class ArmTransport:
             raise _response_error(what, status, response_headers, raw, server=server)
 
     def _once(self, method, url, params, body, headers, what, server) -> tuple[int, requests.structures.CaseInsensitiveDict, bytes]:
+        deadline = time.monotonic() + self._timeout
         with self._session.request(
             method, url, params=params, json=body, headers=headers, timeout=(min(self._timeout, 30.0), self._timeout),
             verify=self._verify, stream=True,
@@ -193,7 +203,7 @@ class ArmTransport:
             if declared and declared.isdigit() and int(declared) > self._max_bytes:
                 raise ServiceMapRequestError(self._too_large(what), server=server)
             chunks, size = [], 0
-            for chunk in response.iter_content(chunk_size=256 * 1024):
+            for chunk in _body(response, deadline):
                 size += len(chunk)
                 if size > self._max_bytes:
                     raise ServiceMapRequestError(self._too_large(what), server=server)
@@ -222,6 +232,30 @@ class ArmTransport:
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self._retry.backoff_cap, self._retry.backoff_base * 2 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def _body(response: requests.Response, deadline: float) -> Iterator[bytes]:
+    """The decoded body, as it arrives, until ``deadline`` (monotonic seconds).
+
+    ``read1`` returns whatever has arrived (at least a byte, or nothing at the end), so the
+    deadline is checked however slowly the body comes. Errors are raised as requests raises
+    them while streaming, so :meth:`ArmTransport._send` handles both paths alike.
+    """
+    raw = response.raw
+    while True:
+        try:
+            chunk = raw.read1(256 * 1024, decode_content=True)
+        except ReadTimeoutError as exc:
+            raise requests.Timeout(str(exc)) from None
+        except ProtocolError as exc:
+            raise requests.exceptions.ChunkedEncodingError(str(exc)) from None
+        except DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(str(exc)) from None
+        if not chunk:
+            return
+        yield chunk
+        if time.monotonic() > deadline:
+            raise requests.Timeout("the answer took longer than the timeout")
 
 
 def _retry_after(headers) -> float | None:
