@@ -121,6 +121,20 @@ def load_settings(
                               require_credentials=require_credentials, config_path=path)
 
 
+#: Every key each section may hold.
+_KNOWN_KEYS = {
+    "azure": frozenset({
+        "tenant_id", "client_id", "subscription_id", "resource_group", "workspace_name", "authority_host",
+        "resource_manager_url", "certificate_path", "client_secret_file", "client_secret",
+    }),
+    "sync": frozenset({
+        "servers", "servers_file", "override_mp", "rule_id", "concurrency", "max_response_mb", "include_self_links",
+        *(key for key, *_rest in SCHEDULE_PARAMETERS.values()),
+    }),
+    "output": frozenset({"directory", "state_path", "mp_id_prefix"}),
+}
+
+
 def settings_from_dict(
     raw: Mapping[str, Any],
     *,
@@ -131,9 +145,8 @@ def settings_from_dict(
     config_path: Path | None = None,
 ) -> Settings:
     """Build :class:`Settings` from already-parsed TOML (see :func:`load_settings`)."""
-    known = {"azure", "sync", "output"}
     for section in raw:
-        if section not in known:
+        if section not in _KNOWN_KEYS:
             raise ConfigError(f"unknown section [{section}]: allowed sections are [azure], [sync], [output]")
     azure_raw = _section(raw, "azure")
     sync_raw = _section(raw, "sync")
@@ -277,9 +290,15 @@ def _servers(raw: Mapping[str, Any], *, base: Path) -> tuple[str, ...]:
 
 
 def _section(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """A section, refused if it holds a key we do not read: a misspelt key would otherwise
+    leave its setting at the default without a word."""
     section = raw.get(name, {})
     if not isinstance(section, dict):
         raise ConfigError(f"[{name}] must be a table")
+    known = _KNOWN_KEYS[name]
+    for key in section:
+        if key not in known:
+            raise ConfigError(f"unknown key {name}.{key}: the keys of [{name}] are {', '.join(sorted(known))}")
     return section
 
 

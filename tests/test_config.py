@@ -108,6 +108,16 @@ def test_unknown_section_and_bad_prefix_are_refused() -> None:
         settings(output={"mp_id_prefix": "1-bad"})
 
 
+@pytest.mark.parametrize("section, key", [("sync", "interval_secondz"), ("azure", "tenantid"), ("output", "dir")])
+def test_a_misspelt_key_is_refused_naming_it_and_the_right_ones(section: str, key: str) -> None:
+    raw = {"azure": dict(AZURE), section: {key: 5}} if section != "azure" else {"azure": {**AZURE, key: "x"}}
+    with pytest.raises(ConfigError) as err:
+        settings_from_dict(raw, base=Path("/"), env={"AZURE_CLIENT_SECRET": "x"}, flags={})
+    message = str(err.value)
+    assert f"unknown key {section}.{key}" in message
+    assert {"sync": "interval_seconds", "azure": "tenant_id", "output": "directory"}[section] in message
+
+
 def test_example_config_parses(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[1] / "samples" / "config.example.toml"
     s = load_settings(example, env={"AZURE_CLIENT_SECRET": "x"})
