@@ -102,7 +102,9 @@ def run(obj: Context, **kwargs) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    _guard(lambda: run_forever(lambda: obj.settings(flags), stop=stop, on_summary=_print_summary))
+    # With JSON logs the service's own summary record is the one to collect: stdout stays quiet.
+    on_summary = (lambda _summary: None) if obj.log_format == "json" else _print_summary
+    _guard(lambda: run_forever(lambda: obj.settings(flags), stop=stop, on_summary=on_summary))
     sys.exit(0)
 
 

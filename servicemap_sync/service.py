@@ -113,6 +113,8 @@ class SyncService:
             finally:
                 summary.finished = self._now()
                 summary.report_paths = _write_report(summary, out, run_id)
+                if progress is None:
+                    _log_summary(summary)
                 state.finish_run(
                     run_id, at=summary.finished, synced=summary.count(PUBLISHED), unchanged=summary.count(UNCHANGED),
                     failed=summary.count(FAILED), written=summary.count(PUBLISHED), exit_code=summary.exit_code,
@@ -143,6 +145,8 @@ class SyncService:
 
         self._pass(summary, progress, servers, publisher=write)
         summary.finished = self._now()
+        if progress is None:
+            _log_summary(summary)
         return summary
 
     def _pass(self, summary: RunSummary, progress: Progress | None, servers: Iterable[str] | None, *, publisher) -> None:
@@ -189,7 +193,6 @@ class SyncService:
         except ConfigError:
             raise
         except SyncError as exc:
-            log.warning("%s: %s", item.server, exc)
             return ServerResult(item.server, FAILED, machine=item.machine.name, reason=str(exc))
         except Exception as exc:  # the per-server isolation boundary: a bug must not stop the other servers
             log.exception("%s: internal error", item.server)
@@ -197,9 +200,18 @@ class SyncService:
                                 reason=f"internal error {type(exc).__name__}: {exc} (please report it)")
 
     def _record(self, summary: RunSummary, progress, publisher, result: ServerResult) -> None:
+        """Keep the result, and tell it: to ``progress`` if there is one, else as a log line
+        (a failure is always logged: it must reach the log whoever watches)."""
         summary.results.append(result)
-        if result.status == FAILED and isinstance(publisher, _Publisher):
-            publisher.failed(result, at=self._now())
+        fields = {"server": result.server, "status": result.status, "version": result.version,
+                  "path": str(result.path) if result.path else None}
+        if result.status == FAILED:
+            if isinstance(publisher, _Publisher):
+                publisher.failed(result, at=self._now())
+            log.warning("%s: failed: %s", result.server, result.reason, extra={**fields, "reason": result.reason})
+        elif progress is None:
+            log.info("%s: %s%s", result.server, result.status,
+                     f" version {result.version} at {result.path}" if result.path else "", extra=fields)
         if progress is not None:
             progress(result)
 
@@ -307,6 +319,16 @@ def _window(now: datetime, minutes: int) -> tuple[datetime, datetime]:
     from .sources.servicemap import window_ending
 
     return window_ending(now, minutes)
+
+
+def _log_summary(summary: RunSummary) -> None:
+    """The run's figures as one log line (with them as fields, for JSON logs)."""
+    seconds = (summary.finished - summary.started).total_seconds() if summary.finished else 0.0
+    counts = {"synced": summary.count(PUBLISHED) + summary.count(EXPORTED), "unchanged": summary.count(UNCHANGED),
+              "failed": summary.count(FAILED)}
+    log.info("%s finished: %d synced, %d unchanged, %d failed, %.1f s", summary.command, *counts.values(), seconds,
+             extra={"command": summary.command, **counts, "seconds": round(seconds, 1),
+                    "reports": [str(p) for p in summary.report_paths]})
 
 
 def _failed(failure: ServerFailure) -> ServerResult:

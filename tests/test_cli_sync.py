@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -72,6 +73,19 @@ def test_second_sync_writes_nothing_and_one_changed_server_is_republished(sample
     assert validate_file(out / "ServiceMapSync.sql01.contoso.com.xml") == []
     report = sorted((out / "reports").glob("changes-*.json"))[-1].read_text()
     assert "sql01.contoso.com" in report and "web01.contoso.com" not in report.split('"servers"')[-1].split("unchanged")[0]
+
+
+def test_without_a_terminal_json_logs_carry_each_server_and_the_summary(sample_emu, tmp_path) -> None:
+    config, env = write_config(sample_emu, tmp_path), cli_env(sample_emu)
+    run = invoke(config, "--log-format", "json", "sync", env=env)
+    assert run.exit_code == 0, run.output
+    records = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    per_server = {r["server"]: r for r in records if r.get("status")}
+    assert set(per_server) == set(sample_emu.scenario.servers_group)
+    assert {r["status"] for r in per_server.values()} == {"published"}
+    assert all(Path(r["path"]).is_file() and r["version"] for r in per_server.values())
+    [summary] = [r for r in records if r.get("command") == "sync"]
+    assert (summary["synced"], summary["unchanged"], summary["failed"]) == (9, 0, 0)
 
 
 def test_rebuild_republishes_one_server_with_a_higher_version(sample_emu, tmp_path) -> None:
