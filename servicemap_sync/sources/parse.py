@@ -53,7 +53,7 @@ from .nodes import (
 )
 from .refs import make_key, ref_key_at, usual_ref
 
-__all__ = ["parse_machine", "parse_machine_page", "parse_map_response", "ref_key"]
+__all__ = ["parse_connection_page", "parse_machine", "parse_machine_page", "parse_map_response", "ref_key"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,25 @@ def parse_machine_page(body: object) -> tuple[list[Machine], str | None]:
     except Invalid as exc:
         field = field_name(exc.path)
         raise ParseError(f"machine list: {field}: {exc.what}", field=field) from None
+
+
+def parse_connection_page(body: object) -> tuple[list[Connection], str | None]:
+    """One page of a connection list (``GET machines/{m}/connections``, or of a process or
+    port): its connections and the ``nextLink`` (None on the last page).
+
+    There are no nodes to check the ends against, so they are the keys their references name.
+
+    Raises:
+        ParseError: the page or one of its connections is malformed.
+    """
+    try:
+        page = as_object(body, "")
+        connections = [_connection(item, f".value[{i}]", None, None)
+                       for i, item in enumerate(optional_array(page, "value", ""))]
+        return connections, optional_string(page, "nextLink", "") or None
+    except Invalid as exc:
+        field = field_name(exc.path)
+        raise ParseError(f"connection list: {field}: {exc.what}", field=field) from None
 
 
 def ref_key(ref: object, *, where: str) -> NodeKey:
@@ -244,16 +263,20 @@ def _node_key(index: dict[NodeKey, Any], ref: tuple[str, str, str] | None) -> No
 
 
 def _connection(
-    item: object, path: str, processes: dict[NodeKey, Process], groups_by_name: dict[str, NodeKey]
+    item: object, path: str, processes: dict[NodeKey, Process] | None, groups_by_name: dict[str, NodeKey] | None
 ) -> Connection:
+    """A connection of a map, its ends checked against the map's nodes; or, with no nodes
+    (``None``: a connection list), its ends as their references name them."""
     edge_id, props = _edge_header(item, path, "rel:connection")
     source_path = f"{path}.properties.source"
     source = ref_key_at(required(props, "source", f"{path}.properties"), source_path)
-    if source.kind == "clientGroup":
+    if source.kind == "clientGroup" and groups_by_name is not None:
         group = groups_by_name.get(source.name)
         if group is None:
             raise Invalid(source_path, f"client group {source.name!r} is not in map.nodes.clientGroups")
         source = group
+    elif source.kind == "clientGroup":
+        pass
     elif source.kind == "process":
         _require_node(source, processes, source_path, "map.nodes.processes")
     else:
@@ -295,7 +318,7 @@ def _edge_header(item: object, path: str, kind: str) -> tuple[str, dict[str, Any
     return required_string(obj, "id", path), required_object(obj, "properties", path)
 
 
-def _process_endpoint(props: dict[str, Any], name: str, path: str, processes: dict[NodeKey, Process]) -> NodeKey:
+def _process_endpoint(props: dict[str, Any], name: str, path: str, processes: dict[NodeKey, Process] | None) -> NodeKey:
     end_path = f"{path}.properties.{name}"
     key = ref_key_at(required(props, name, f"{path}.properties"), end_path)
     if key.kind != "process":
@@ -304,6 +327,6 @@ def _process_endpoint(props: dict[str, Any], name: str, path: str, processes: di
     return key
 
 
-def _require_node(key: NodeKey, index: dict[NodeKey, Any], path: str, where: str) -> None:
-    if key not in index:
+def _require_node(key: NodeKey, index: dict[NodeKey, Any] | None, path: str, where: str) -> None:
+    if index is not None and key not in index:
         raise Invalid(path, f"{key} is not in {where}")

@@ -17,7 +17,9 @@ from servicemap_sync.emulator import synthetic_map
 from servicemap_sync.errors import ParseError
 from servicemap_sync.model import NodeKey
 from servicemap_sync.sources import nodes, parse, refs
-from servicemap_sync.sources.parse import parse_machine, parse_machine_page, parse_map_response, ref_key
+from servicemap_sync.sources.parse import (
+    parse_connection_page, parse_machine, parse_machine_page, parse_map_response, ref_key,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "servicemap-api"
 
@@ -422,6 +424,54 @@ def test_microsofts_legacy_example_with_short_ids_and_kindless_references() -> N
     result = parse_map_response(body, server="srv", focus_machine="m-A4AB1C69-03E9-42D2-B822-B42555569FB4")
     assert result.connections[1].source.kind == "clientGroup"
     assert result.connections[1].source in {g.key for g in result.client_groups}
+
+
+CONNECTION_EXAMPLES = ["examples/Machines/SMMachinesListConnectionsGet.json",
+                       "examples/Machines/Processes/SMMachinesProcessesListConnectionsGet.json",
+                       "examples/Machines/Ports/SMMachinesPortsListConnectionsGet.json"]
+
+
+@pytest.mark.parametrize("relative", CONNECTION_EXAMPLES)
+def test_microsofts_connection_list_examples(relative: str) -> None:
+    body = _example_body(relative)
+    connections, next_link = parse_connection_page(body)
+    assert next_link is None and len(connections) == len(body["value"]) > 0
+    for connection, raw in zip(connections, body["value"]):
+        assert connection.id == raw["id"]
+        assert connection.source.kind in {"process", "clientGroup"} and connection.destination.kind == "process"
+        assert connection.destination.name == raw["properties"]["destination"]["name"].lower()
+        port = raw["properties"].get("serverPort")
+        if port is not None:
+            assert connection.server_port.port_number == port["properties"].get("portNumber")
+
+
+def test_a_broken_connection_list_names_the_culprit() -> None:
+    with pytest.raises(ParseError) as caught:
+        parse_connection_page({"value": [{"kind": "rel:connection", "id": "c", "properties": {"source": 5}}]})
+    assert caught.value.field == "value[0].properties.source"
+    assert str(caught.value).startswith("connection list: value[0].properties.source: ")
+
+
+@pytest.mark.parametrize("relative", [
+    "examples/Maps/SMMapsGenerateSingleMachineDependencyPost.json",
+    "examples/Maps/SMMapsGenerateMachineGroupDependencyPost.json",
+    "examples/Maps/SMMapsGenerateMachineListDependencyPost.json",
+    "legacy-2018-examples/Maps/SMMapsGenerateSingleMachineDependencyPost.json",
+    "legacy-2018-examples/Maps/SMMapsGenerateMachineGroupDependencyPost.json",
+    "legacy-2018-examples/Maps/SMMapsGenerateMachineListDependencyPost.json",
+])
+def test_every_map_example_parses_around_each_of_its_machines(relative: str) -> None:
+    body = _example_body(relative)
+    machines = body["map"]["nodes"]["machines"]
+    for machine in machines:
+        result = parse_map_response(body, server="srv", focus_machine=machine["name"])
+        assert len(result.connections) == len(body["map"]["edges"]["connections"])
+        assert len(result.machines) <= len(machines)
+
+
+def test_the_single_machine_example_parses() -> None:
+    body = _example_body("examples/Machines/SMMachinesGetGet.json")
+    assert parse_machine(body).name == body["name"]
 
 
 # --- machines and machine pages ---------------------------------------------------------------
