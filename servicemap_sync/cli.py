@@ -85,7 +85,8 @@ def sync(obj: Context, force: bool, **kwargs) -> None:
     from .service import SyncService
 
     settings = _load(obj, _flags(kwargs))
-    _finish(_guard(lambda: _with_progress(settings, lambda p: SyncService(settings).sync(progress=p, force=force))))
+    _finish(_guard(lambda: _with_progress(len(settings.servers),
+                                          lambda p: SyncService(settings).sync(progress=p, force=force))))
 
 
 @cli.command()
@@ -102,9 +103,8 @@ def run(obj: Context, **kwargs) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    # With JSON logs the service's own summary record is the one to collect: stdout stays quiet.
-    on_summary = (lambda _summary: None) if obj.log_format == "json" else _print_summary
-    _guard(lambda: run_forever(lambda: obj.settings(flags), stop=stop, on_summary=on_summary))
+    # A service's output is its log: each server and each run's summary are log records.
+    _guard(lambda: run_forever(lambda: obj.settings(flags), stop=stop))
     sys.exit(0)
 
 
@@ -138,7 +138,8 @@ def export(obj: Context, servers: tuple[str, ...], out: Path, **kwargs) -> None:
 
     settings = _load(obj, _flags(kwargs))
     chosen = list(servers) or None
-    _finish(_guard(lambda: _with_progress(settings, lambda p: SyncService(settings).export(out, servers=chosen, progress=p))))
+    _finish(_guard(lambda: _with_progress(len(chosen or settings.servers),
+                                          lambda p: SyncService(settings).export(out, servers=chosen, progress=p))))
 
 
 @cli.command()
@@ -263,11 +264,11 @@ def _guard(action):
         sys.exit(130)
 
 
-def _with_progress(settings, action):
-    """A progress bar on a terminal for multi-server runs; plain log lines otherwise."""
-    if not sys.stderr.isatty() or len(settings.servers) < 2:
+def _with_progress(count: int, action):
+    """A progress bar on a terminal for runs of ``count`` > 1 servers; plain log lines otherwise."""
+    if not sys.stderr.isatty() or count < 2:
         return action(None)
-    with click.progressbar(length=len(settings.servers), label="servers", file=sys.stderr) as bar:
+    with click.progressbar(length=count, label="servers", file=sys.stderr) as bar:
         return action(lambda result: bar.update(1))
 
 
@@ -280,11 +281,9 @@ def _print_summary(summary) -> None:
     from .service import EXPORTED, FAILED, PUBLISHED, UNCHANGED
 
     seconds = (summary.finished - summary.started).total_seconds() if summary.finished else 0.0
-    written = summary.count(PUBLISHED) + summary.count(EXPORTED)
     click.echo(
-        f"{summary.command}: {summary.count(PUBLISHED) + summary.count(EXPORTED)} synced, "
-        f"{summary.count(UNCHANGED)} unchanged, {summary.count(FAILED)} failed, "
-        f"{written} management packs written, {seconds:.1f} s"
+        f"{summary.command}: {summary.written} synced, {summary.count(UNCHANGED)} unchanged, "
+        f"{summary.count(FAILED)} failed, {summary.written} management packs written, {seconds:.1f} s"
     )
     for result in sorted(summary.results, key=lambda r: r.server.lower()):
         if result.status in (PUBLISHED, EXPORTED):

@@ -160,7 +160,8 @@ def settings_from_dict(
     if not _is_mp_id(prefix):
         raise ConfigError(
             f"output.mp_id_prefix = {prefix!r} is not a valid management-pack ID prefix: use letters, digits, "
-            f"'_' and '.', each dot-separated part starting with a letter (e.g. 'Contoso.ServiceMap')"
+            f"'_' and '.', each dot-separated part starting with a letter (e.g. 'Contoso.ServiceMap'), "
+            f"at most {MAX_MP_ID_PREFIX} characters"
         )
     return Settings(
         azure=azure,
@@ -334,9 +335,14 @@ def _path(raw: Mapping[str, Any], key: str, base: Path, default: str | None = No
     return path if path.is_absolute() else base / path
 
 
+#: ``mp.ids.MAX_PREFIX_LENGTH`` (config sits below the mp layer; a test keeps the two equal), so a
+#: prefix the renderer would refuse stops the start instead of failing every server
+MAX_MP_ID_PREFIX = 111
+
+
 def _is_mp_id(value: str) -> bool:
     parts = value.split(".")
-    return len(value) < 128 and all(
+    return len(value) <= MAX_MP_ID_PREFIX and all(
         p and p[0].isascii() and p[0].isalpha() and all(c.isascii() and (c.isalnum() or c == "_") for c in p)
         for p in parts
     )

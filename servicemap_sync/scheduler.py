@@ -15,23 +15,16 @@ from collections.abc import Callable
 
 from .config import Settings
 from .errors import AuthError, ConfigError, LockedError, SyncError, WorkspaceError
-from .service import Progress, RunSummary, SyncService
+from .service import SyncService
 
 log = logging.getLogger(__name__)
 
 
-def run_forever(
-    load: Callable[[], Settings],
-    *,
-    stop: threading.Event,
-    on_summary: Callable[[RunSummary], None],
-    progress: Progress | None = None,
-) -> None:
-    """Loop until ``stop`` is set.
+def run_forever(load: Callable[[], Settings], *, stop: threading.Event) -> None:
+    """Loop until ``stop`` is set; each run tells its servers and its summary in the log.
 
     Args:
         load: reads and checks the settings; called before every cycle.
-        on_summary: called with each finished run's summary.
 
     Raises:
         ConfigError: only when the very first settings are invalid (later, the last good
@@ -41,7 +34,7 @@ def run_forever(
     while not stop.is_set():
         if settings.schedule.enabled:
             try:
-                on_summary(SyncService(settings, stop=stop).sync(progress=progress))
+                SyncService(settings, stop=stop).sync()
             except LockedError as exc:
                 log.warning("cycle skipped: %s", exc)
             except (AuthError, WorkspaceError, ConfigError) as exc:

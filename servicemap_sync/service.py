@@ -20,10 +20,12 @@ from pathlib import Path
 from .config import Settings
 from .errors import ConfigError, SyncError
 from .model import MatchedServer, ServerFailure
+from .publish.report import ServerChange
+from .publish.state import FAILED, PUBLISHED, UNCHANGED
 
 log = logging.getLogger(__name__)
 
-PUBLISHED, UNCHANGED, FAILED, EXPORTED = "published", "unchanged", "failed", "exported"
+EXPORTED = "exported"  # export's status; the others are the state's
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,8 @@ class ServerResult:
     version: str | None = None
     path: Path | None = None
     reason: str | None = None
-    components_added: tuple[str, ...] = ()
-    components_removed: tuple[str, ...] = ()
-    connections_added: tuple[str, ...] = ()
-    connections_removed: tuple[str, ...] = ()
+    #: what a published management pack added and removed, for the change report
+    change: ServerChange | None = None
 
 
 @dataclass
@@ -52,11 +52,14 @@ class RunSummary:
     finished: datetime | None = None
     results: list[ServerResult] = field(default_factory=list)
     report_paths: tuple[Path, ...] = ()
-    requests: int = 0
-    throttled: int = 0
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def written(self) -> int:
+        """Management packs written: the servers synced (published, or exported for review)."""
+        return self.count(PUBLISHED) + self.count(EXPORTED)
 
     @property
     def failures(self) -> list[ServerResult]:
@@ -110,16 +113,21 @@ class SyncService:
             run_id = state.start_run(command, at=summary.started)
             try:
                 self._pass(summary, progress, servers, publisher=_Publisher(self.settings, state, force=force, now=self._now))
-            finally:
-                summary.finished = self._now()
-                summary.report_paths = _write_report(summary, out, run_id)
-                if progress is None:
-                    _log_summary(summary)
-                state.finish_run(
-                    run_id, at=summary.finished, synced=summary.count(PUBLISHED), unchanged=summary.count(UNCHANGED),
-                    failed=summary.count(FAILED), written=summary.count(PUBLISHED), exit_code=summary.exit_code,
-                )
+            except BaseException:  # the run stopped as a whole (sign-in, workspace, Ctrl-C): no report of it
+                self._finish(state, run_id, summary, exit_code=2)
+                raise
+            summary.report_paths = _write_report(summary, out, run_id)
+            self._finish(state, run_id, summary, exit_code=summary.exit_code)
+            if progress is None:
+                _log_summary(summary)
             return summary
+
+    def _finish(self, state, run_id: int, summary: RunSummary, *, exit_code: int) -> None:
+        summary.finished = self._now()
+        state.finish_run(
+            run_id, at=summary.finished, synced=summary.written, unchanged=summary.count(UNCHANGED),
+            failed=summary.count(FAILED), written=summary.written, exit_code=exit_code,
+        )
 
     def rebuild(self, server: str, *, progress: Progress | None = None) -> RunSummary:
         """One server now, published as a new version whatever change detection says."""
@@ -152,18 +160,17 @@ class SyncService:
     def _pass(self, summary: RunSummary, progress: Progress | None, servers: Iterable[str] | None, *, publisher) -> None:
         from .gctuning import relaxed_gc
         from .sources.matching import match_servers
+        from .sources.servicemap import window_ending
         from .sources.session import open_session
 
         wanted = list(servers) if servers is not None else list(self.settings.servers)
-        start, end = _window(self._now(), self.settings.schedule.time_window_minutes)
+        start, end = window_ending(self._now(), self.settings.schedule.time_window_minutes)
         with open_session(self.settings) as session, relaxed_gc():
             matched, failures = match_servers(wanted, session.client.list_machines(start=start, end=end))
             matched, clashes = _one_pack_per_id(matched, self.settings.mp_id_prefix)
             for failure in [*failures, *clashes]:
                 self._record(summary, progress, publisher, _failed(failure))
             self._run_workers(summary, progress, matched, session, publisher, start, end)
-            summary.requests = session.transport.stats.requests
-            summary.throttled = session.transport.stats.throttled
 
     def _run_workers(self, summary, progress, matched: list[MatchedServer], session, publisher, start, end) -> None:
         pending = iter(matched)
@@ -217,21 +224,23 @@ class SyncService:
 
 
 class _Publisher:
-    """Renders with the previous version in hand and publishes only what changed."""
+    """Renders with the previous version in hand and publishes only what changed.
+
+    Workers call it concurrently; the state store serialises its own calls, and each server
+    is in the hands of one worker only.
+    """
 
     def __init__(self, settings: Settings, state, *, force: bool, now: Callable[[], datetime]) -> None:
         self._settings = settings
         self._now = now
         self._state = state
         self._force = force
-        self._lock = threading.Lock()
 
     def __call__(self, server: str, graph, machine) -> ServerResult:
         from .publish import publish_file
 
         out = self._settings.output_directory
-        with self._lock:
-            before = self._state.get(server)
+        before = self._state.get(server)
         rendered, previous = _render(self._settings, server, graph, before.version if before else None)
         version = rendered.version
         mp_id = rendered.mp_id
@@ -239,30 +248,25 @@ class _Publisher:
         now = self._now()
         if (not self._force and before is not None and previous is not None
                 and before.content_hash == rendered.content_hash and previous.version == before.version):
-            with self._lock:
-                self._state.record_unchanged(server, machine=machine.name, os_family=os_family, at=now)
+            self._state.record_unchanged(server, machine=machine.name, os_family=os_family, at=now)
             return ServerResult(server, UNCHANGED, machine=machine.name, mp_id=mp_id, version=before.version,
                                 path=out / rendered.filename)
         path = publish_file(out, rendered.filename, rendered.xml)
-        arrows = sorted(f"{a}->{b}:{port}" for a, b, port in rendered.arrows)
-        old_components = set(before.components) if before else set()
-        old_arrows = set(before.connections) if before else set()
-        with self._lock:
-            self._state.record_published(
-                server, machine=machine.name, os_family=os_family, mp_id=rendered.mp_id, version=version,
-                content_hash=rendered.content_hash, components=sorted(rendered.components), connections=arrows, at=now,
-            )
-        return ServerResult(
-            server, PUBLISHED, machine=machine.name, mp_id=rendered.mp_id, version=version, path=path,
-            components_added=tuple(sorted(set(rendered.components) - old_components)),
-            components_removed=tuple(sorted(old_components - set(rendered.components))),
-            connections_added=tuple(sorted(set(arrows) - old_arrows)),
-            connections_removed=tuple(sorted(old_arrows - set(arrows))),
+        arrows = sorted(f"{a}->{b}{port}" for a, b, port in rendered.arrows)  # port is ":1433" or ""
+        self._state.record_published(
+            server, machine=machine.name, os_family=os_family, mp_id=rendered.mp_id, version=version,
+            content_hash=rendered.content_hash, components=sorted(rendered.components), connections=arrows, at=now,
         )
+        change = ServerChange.compare(
+            server, status=PUBLISHED, version=version, mp_id=rendered.mp_id,
+            old_components=before.components if before else (), new_components=rendered.components,
+            old_connections=before.connections if before else (), new_connections=arrows,
+        )
+        return ServerResult(server, PUBLISHED, machine=machine.name, mp_id=rendered.mp_id, version=version, path=path,
+                            change=change)
 
     def failed(self, result: ServerResult, *, at: datetime) -> None:
-        with self._lock:
-            self._state.record_failure(result.server, result.reason or "unknown", at=at)
+        self._state.record_failure(result.server, result.reason or "unknown", at=at)
 
 
 def _one_pack_per_id(matched: list[MatchedServer], prefix: str) -> tuple[list[MatchedServer], list[ServerFailure]]:
@@ -315,17 +319,10 @@ def _newest(*versions: str | None) -> str | None:
     return max(present, key=version_tuple) if present else None
 
 
-def _window(now: datetime, minutes: int) -> tuple[datetime, datetime]:
-    from .sources.servicemap import window_ending
-
-    return window_ending(now, minutes)
-
-
 def _log_summary(summary: RunSummary) -> None:
     """The run's figures as one log line (with them as fields, for JSON logs)."""
     seconds = (summary.finished - summary.started).total_seconds() if summary.finished else 0.0
-    counts = {"synced": summary.count(PUBLISHED) + summary.count(EXPORTED), "unchanged": summary.count(UNCHANGED),
-              "failed": summary.count(FAILED)}
+    counts = {"synced": summary.written, "unchanged": summary.count(UNCHANGED), "failed": summary.count(FAILED)}
     log.info("%s finished: %d synced, %d unchanged, %d failed, %.1f s", summary.command, *counts.values(), seconds,
              extra={"command": summary.command, **counts, "seconds": round(seconds, 1),
                     "reports": [str(p) for p in summary.report_paths]})

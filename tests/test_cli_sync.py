@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -71,8 +72,19 @@ def test_second_sync_writes_nothing_and_one_changed_server_is_republished(sample
     assert {s for s in v3 if v3[s] != v1[s]} == {"sql01.contoso.com"}
     assert v3["sql01.contoso.com"] == "1.0.0.1" and v1["sql01.contoso.com"] == "1.0.0.0"
     assert validate_file(out / "ServiceMapSync.sql01.contoso.com.xml") == []
-    report = sorted((out / "reports").glob("changes-*.json"))[-1].read_text()
-    assert "sql01.contoso.com" in report and "web01.contoso.com" not in report.split('"servers"')[-1].split("unchanged")[0]
+    report = json.loads(sorted((out / "reports").glob("changes-*.json"), key=lambda p: p.stat().st_mtime_ns)[-1].read_text())
+    by_server = {entry["server"]: entry for entry in report["servers"]}
+    assert set(by_server) == set(sample_emu.scenario.servers_group)
+    sql_change = by_server.pop("sql01.contoso.com")
+    assert sql_change["status"] == "published" and sql_change["version"] == "1.0.0.1"
+    # an arrow key is "<from class>-><to class>" plus ":<port>" when Service Map gave one
+    assert sql_change["connections_removed"] and all(
+        re.fullmatch(r"[^:]+->[^:]+(:[0-9]+)?", key) for key in sql_change["connections_removed"])
+    assert sql_change["connections_added"] == [] and sql_change["components_added"] == []
+    for entry in by_server.values():
+        assert entry["status"] == "unchanged", entry
+        assert not any(entry[k] for k in ("components_added", "components_removed", "connections_added",
+                                          "connections_removed")), entry
 
 
 def test_without_a_terminal_json_logs_carry_each_server_and_the_summary(sample_emu, tmp_path) -> None:
@@ -153,7 +165,12 @@ def test_bad_secret_exits_2_without_the_secret(sample_emu, tmp_path) -> None:
     assert result.exit_code == 2
     assert sample_emu.client_id in result.output and sample_emu.tenant_id in result.output
     assert wrong not in result.output and sample_emu.client_secret not in result.output
-    assert not (tmp_path / "out").glob("*.xml").__next__ if False else not list((tmp_path / "out").glob("*.xml"))
+    assert not list((tmp_path / "out").glob("*.xml"))
+    # the run is on record as stopped (exit 2), with no change report claiming "nothing changed"
+    with StateStore(tmp_path / "out" / "state.db") as state:
+        [record] = state.runs()
+    assert (record.command, record.exit_code, record.synced) == ("sync", 2, 0) and record.finished_at
+    assert not (tmp_path / "out" / "reports").exists() or not list((tmp_path / "out" / "reports").iterdir())
 
 
 def test_a_server_whose_map_keeps_failing_is_reported_and_the_others_come_through(sample_emu, tmp_path) -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from servicemap_sync.config import load_settings, settings_from_dict
+from servicemap_sync.config import MAX_MP_ID_PREFIX, load_settings, settings_from_dict
 from servicemap_sync.errors import ConfigError
+from servicemap_sync.mp.ids import MAX_PREFIX_LENGTH, mp_id
 
 AZURE = {
     "tenant_id": "t", "client_id": "c", "subscription_id": "s", "resource_group": "rg", "workspace_name": "ws",
@@ -106,6 +107,15 @@ def test_unknown_section_and_bad_prefix_are_refused() -> None:
         settings(azur={})
     with pytest.raises(ConfigError, match="mp_id_prefix"):
         settings(output={"mp_id_prefix": "1-bad"})
+
+
+def test_the_prefix_length_limit_is_the_renderers() -> None:
+    assert MAX_MP_ID_PREFIX == MAX_PREFIX_LENGTH
+    longest = "P" * MAX_PREFIX_LENGTH
+    assert settings(output={"mp_id_prefix": longest}).mp_id_prefix == longest
+    mp_id(longest, "web01")  # the renderer takes it too
+    with pytest.raises(ConfigError, match=f"at most {MAX_PREFIX_LENGTH} characters"):
+        settings(output={"mp_id_prefix": longest + "P"})
 
 
 @pytest.mark.parametrize("section, key", [("sync", "interval_secondz"), ("azure", "tenantid"), ("output", "dir")])

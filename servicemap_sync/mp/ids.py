@@ -41,6 +41,7 @@ __all__ = [
     "KIND_WORDS",
     "MAX_ID_LENGTH",
     "MAX_MP_ID_LENGTH",
+    "MAX_PREFIX_LENGTH",
     "NAME_MAX",
     "arrow_id",
     "assign_names",
@@ -67,6 +68,8 @@ MAX_MP_ID_LENGTH = MAX_ID_LENGTH - _LONGEST_SUFFIX
 """The MP ID leaves room for the longest element suffix (an arrow between two long names)."""
 
 _MIN_SERVER_PART = 16
+MAX_PREFIX_LENGTH = MAX_MP_ID_LENGTH - _MIN_SERVER_PART - 1
+"""The longest MP ID prefix: room is left for ``.`` and a server part of 16 characters."""
 _OTHER = re.compile(r"[^A-Za-z0-9_]+")
 _INFORMATIVE = re.compile(r"[A-Za-z0-9]")
 _VALID_PART = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -97,10 +100,10 @@ def mp_id(prefix: str, server: str) -> str:
     Raises:
         RenderError: the prefix is not a valid ID or leaves no room for the server name.
     """
-    if not is_valid_id(prefix) or len(prefix) > MAX_MP_ID_LENGTH - _MIN_SERVER_PART - 1:
+    if not is_valid_id(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
         raise RenderError(
             f"mp_id_prefix {prefix!r} must be dot-separated parts of letters, digits and _ that start "
-            f"with a letter, at most {MAX_MP_ID_LENGTH - _MIN_SERVER_PART - 1} characters"
+            f"with a letter, at most {MAX_PREFIX_LENGTH} characters"
         )
     lowered = server.strip().lower()
     labels = [p for p in lowered.split(".") if p.strip()]

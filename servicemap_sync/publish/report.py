@@ -35,10 +35,7 @@ class ResultLike(Protocol):
     version: str | None
     mp_id: str | None
     reason: str | None
-    components_added: tuple[str, ...]
-    components_removed: tuple[str, ...]
-    connections_added: tuple[str, ...]
-    connections_removed: tuple[str, ...]
+    change: ServerChange | None
 
 
 @dataclass(frozen=True)
@@ -127,13 +124,10 @@ class ChangeReport:
 
     @classmethod
     def from_results(cls, results: Iterable[ResultLike]) -> ChangeReport:
-        """Build the report from per-server results that already carry their differences."""
+        """Build the report from per-server results: a result's own change (what it published
+        added and removed), else its status alone."""
         return cls(tuple(
-            ServerChange(
-                r.server, r.status, version=r.version, mp_id=r.mp_id, reason=r.reason,
-                components_added=r.components_added, components_removed=r.components_removed,
-                connections_added=r.connections_added, connections_removed=r.connections_removed,
-            )
+            r.change or ServerChange(r.server, r.status, version=r.version, mp_id=r.mp_id, reason=r.reason)
             for r in results
         ))
 

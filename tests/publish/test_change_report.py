@@ -37,13 +37,17 @@ def test_compare_finds_what_was_added_and_removed():
     assert web.connections_removed == ()
 
 
-def test_from_results_takes_the_differences_as_given():
-    result = SimpleNamespace(server="web01", status="published", version="1.0.0.1", mp_id="SMS.web01", reason=None,
-                             components_added=("b", "a", "a"), components_removed=(), connections_added=(),
-                             connections_removed=("x->y:80",))
-    [change] = ChangeReport.from_results([result]).changes
-    assert change == ServerChange("web01", "published", version="1.0.0.1", mp_id="SMS.web01",
-                                  components_added=("a", "b"), connections_removed=("x->y:80",))
+def test_from_results_takes_a_results_change_or_else_its_status():
+    published = ServerChange("web01", "published", version="1.0.0.1", mp_id="SMS.web01",
+                             components_added=("b", "a", "a"), connections_removed=("x->y:80",))
+    results = [
+        SimpleNamespace(server="web01", status="published", version="1.0.0.1", mp_id="SMS.web01", reason=None,
+                        change=published),
+        SimpleNamespace(server="app01", status="failed", version=None, mp_id=None, reason="503", change=None),
+    ]
+    app, web = ChangeReport.from_results(results).changes
+    assert web is published and web.components_added == ("a", "b")
+    assert app == ServerChange("app01", "failed", reason="503")
 
 
 def test_an_unknown_status_is_refused():
