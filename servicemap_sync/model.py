@@ -42,6 +42,12 @@ class NodeKey(NamedTuple):
         return f"{self.kind}:{self.machine}/{self.name}"
 
 
+def usable_name(text: str | None) -> str | None:
+    """``text`` stripped, or None if nothing is left or it is Service Map's ``"???"`` placeholder."""
+    text = text.strip() if text else ""
+    return text if text and text != "???" else None
+
+
 def machine_key(name: str) -> NodeKey:
     """Key of the machine called ``name``."""
     low = name.lower()
@@ -67,10 +73,8 @@ class Machine:
     @property
     def label(self) -> str:
         """The best human name available: FQDN, computer name, display name, DNS name, IP, resource name."""
-        for candidate in (self.fqdn, self.computer_name, self.display_name, *self.dns_names, *self.ipv4_addresses):
-            if candidate and candidate.strip() and candidate.strip() != "???":
-                return candidate.strip()
-        return self.name
+        candidates = (self.fqdn, self.computer_name, self.display_name, *self.dns_names, *self.ipv4_addresses)
+        return next(filter(None, map(usable_name, candidates)), self.name)
 
     @property
     def is_monitored(self) -> bool:
@@ -95,10 +99,7 @@ class Process:
     @property
     def label(self) -> str:
         """Executable or display name, else the resource name."""
-        for candidate in (self.display_name, self.executable_name):
-            if candidate and candidate.strip() and candidate.strip() != "???":
-                return candidate.strip()
-        return self.name
+        return next(filter(None, map(usable_name, (self.display_name, self.executable_name))), self.name)
 
 
 @dataclass(frozen=True, slots=True)

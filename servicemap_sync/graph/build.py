@@ -30,7 +30,8 @@ import networkx as nx
 
 from servicemap_sync.errors import RenderError
 from servicemap_sync.model import (
-    FAILURE_FAILED, ClientGroup, Connection, Machine, NodeKey, Port, PortRef, Process, ServerMap,
+    FAILURE_FAILED, ClientGroup, Connection, Machine, NodeKey, Port, PortRef, Process, ServerMap, machine_key,
+    usable_name,
 )
 
 __all__ = ["build_graph", "is_loopback"]
@@ -163,7 +164,7 @@ def build_graph(server_map: ServerMap, *, include_self_links: bool = False) -> n
 
 def machine_of(key: NodeKey) -> NodeKey:
     """Key of the machine owning ``key`` (a process, port or client group)."""
-    return NodeKey("machine", key.machine, key.machine)
+    return machine_key(key.machine)
 
 
 def is_loopback(port: PortRef | None) -> bool:
@@ -194,20 +195,14 @@ def _port_number(port: PortRef | None) -> int | None:
 
 
 def _machine_attrs(machine: Machine) -> dict[str, object]:
-    label = machine.label
-    principal = label
-    for name in (machine.fqdn, machine.computer_name):
-        name = name.strip() if name else ""
-        if name and name != "???":
-            principal = name
-            break
+    label = machine.label  # FQDN first, then computer name: what SCOM's PrincipalName holds
     return {
         "kind": "machine",
         "label": label,
         "obj": machine,
         "monitored": machine.is_monitored,
         "os_family": machine.os_family.lower() if machine.os_family else None,
-        "principal_name": principal,
+        "principal_name": label,
     }
 
 
@@ -221,17 +216,14 @@ def _process_attrs(proc: Process, owners: dict[str, NodeKey]) -> dict[str, objec
 
 
 def _port_attrs(port: Port, owners: dict[str, NodeKey]) -> dict[str, object]:
-    name = port.display_name.strip() if port.display_name else ""
-    if not name or name == "???":
-        name = f":{port.port_number}" if port.port_number is not None else port.name
+    name = usable_name(port.display_name) or (f":{port.port_number}" if port.port_number is not None else port.name)
     return {"kind": "port", "label": name, "obj": port, "machine": _owner(port.key, owners)}
 
 
 def _group_attrs(group: ClientGroup, owners: dict[str, NodeKey]) -> dict[str, object]:
-    name = group.display_name.strip() if group.display_name else ""
     return {
         "kind": "clientGroup",
-        "label": name if name and name != "???" else group.name,
+        "label": usable_name(group.display_name) or group.name,
         "obj": group,
         "machine": _owner(group.key, owners),
         "clients_of": group.clients_of,

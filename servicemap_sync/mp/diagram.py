@@ -33,7 +33,7 @@ from operator import attrgetter
 import networkx as nx
 
 from servicemap_sync.mp import ids
-from servicemap_sync.model import NodeKey
+from servicemap_sync.model import NodeKey, machine_key, usable_name
 
 __all__ = ["Arrow", "Component", "Diagram", "Member", "build_diagram", "xml_text"]
 
@@ -206,8 +206,8 @@ class _Texts:
         short = self._short.get(key)
         if short is None:
             obj = self._nodes[key]["obj"]
-            candidates = (xml_text(c) for c in (obj.computer_name, obj.display_name) if c)
-            short = next((c for c in candidates if c and c != "???"), None) or self.node_label(key)
+            candidates = (xml_text(name) for name in map(usable_name, (obj.computer_name, obj.display_name)) if name)
+            short = next(filter(None, candidates), None) or self.node_label(key)
             self._short[key] = short
         return short
 
@@ -274,7 +274,7 @@ class _Texts:
 
     def _clients_target(self, target: NodeKey) -> str:
         if target not in self._nodes:
-            owner = NodeKey("machine", target.machine, target.machine)
+            owner = machine_key(target.machine)
             return self.short_machine(owner) if owner in self._nodes else target.name
         attrs = self._nodes[target]
         if target.kind == "process":

@@ -162,9 +162,9 @@ class MpIndex:
     root: etree._Element
     mp_id: str | None = None
     manifest: etree._Element | None = None
+    #: the Manifest's Identity element
+    identity: etree._Element | None = None
     references: list[Reference] = field(default_factory=list)
-    #: every MP element (an element of a collection), in document order
-    defined: list[etree._Element] = field(default_factory=list)
     #: ID → first element defining it
     elements: dict[str, etree._Element] = field(default_factory=dict)
     by_tag: dict[str, list[etree._Element]] = field(default_factory=dict)
@@ -176,8 +176,6 @@ class MpIndex:
     local_names: set[str] = field(default_factory=set)
     #: (element, first element with the same ID)
     duplicates: list[tuple[etree._Element, etree._Element]] = field(default_factory=list)
-    #: the containers MP elements sit in (``Discoveries``, ``ClassTypes``…)
-    collections: list[etree._Element] = field(default_factory=list)
     # -- what the full walk adds (``scan_uses``) ------------------------------------------
     #: MP elements lacking a ``REQUIRED`` / ``HOUSE_REQUIRED`` attribute or with a value not
     #: in ``ATTRIBUTE_VALUES``: what ``schema.check_attrs`` reports on (nothing else would)
@@ -222,6 +220,13 @@ def children(el: etree._Element) -> Iterator[etree._Element]:
     for child in el:
         if isinstance(child.tag, str):
             yield child
+
+
+def end_type(rel: etree._Element, tag: str) -> str | None:
+    """The type at one end (``Source``/``Target``) of a RelationshipType: its ``Type``
+    attribute (schema 2.0), else its text (1.1)."""
+    end = child(rel, tag)
+    return None if end is None else end.get("Type", (end.text or "").strip())
 
 
 def child(el: etree._Element, tag: str) -> etree._Element | None:
@@ -305,7 +310,7 @@ class _Walk:
         if index.manifest is not None:
             return
         index.manifest = manifest
-        identity = child(manifest, "Identity")
+        index.identity = identity = child(manifest, "Identity")
         if identity is not None:
             index.mp_id = child_text(identity, "ID")
         references = child(manifest, "References")
@@ -334,13 +339,11 @@ class _Walk:
     def collection(self, container: etree._Element) -> None:
         """A collection: each child is an MP element."""
         index = self.index
-        index.collections.append(container)
-        defined, elements, by_tag, duplicates = index.defined, index.elements, index.by_tag, index.duplicates
+        elements, by_tag, duplicates = index.elements, index.by_tag, index.duplicates
         found = []
         for el in container.iterchildren(_ELEMENT):
             tag = el.tag
             found.append((el, tag))
-            defined.append(el)
             by_tag.setdefault(tag, []).append(el)
             el_id = el.get("ID")
             if el_id is not None:

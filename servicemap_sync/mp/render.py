@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from lxml import etree
 
 from servicemap_sync.errors import RenderError, ValidationError
 from servicemap_sync.mp.diagram import Arrow, Component, Diagram, build_diagram
+from servicemap_sync.mp.mp_index import parse_version
 from servicemap_sync.mp.retire import Retired, parse_previous, retire
 from servicemap_sync.mp.templates import prototypes, skeleton
 from servicemap_sync.mp.validate import check_upgrade, validate_document
@@ -50,7 +50,6 @@ __all__ = ["RenderedMP", "render_management_pack"]
 
 logger = logging.getLogger(__name__)
 
-_VERSION = re.compile(r"\d{1,10}(?:\.\d{1,10}){3}")
 _XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
 _COMPUTERS = {"Windows": "Windows!Microsoft.Windows.Computer", "Unix": "Unix!Microsoft.Unix.Computer"}
 _COMPUTER_NAMES = {"Windows": "Windows computer", "Unix": "UNIX/Linux computer"}
@@ -100,7 +99,7 @@ def render_management_pack(
         RenderError: bad version or prefix, unusable previous MP, IDs not unique.
         ValidationError: the document breaks SCOM's or our rules, or is no upgrade of ``previous``.
     """
-    if not _VERSION.fullmatch(version):
+    if parse_version(version) is None:
         raise RenderError(f"version {version!r} is not four numbers a.b.c.d of at most 10 digits")
     diagram = build_diagram(graph, mp_id_prefix=mp_id_prefix)
     mp_id = diagram.mp_id
@@ -220,8 +219,13 @@ class _Document:
         boxes = [(component, _systems(component), outgoing.get(component.id, [])) for component in diagram.components]
         root, retired = self.root, self.retired
         entity = root.find("TypeDefinitions/EntityTypes")
-        discoveries = root.find("Monitoring/Discoveries")
-        service_rules = discoveries.find("Discovery/DataSource/MembershipRules")
+        discoveries, monitors = root.find("Monitoring/Discoveries"), root.find("Monitoring/Monitors")
+        # The DA's own populator and rollup, made from the same prototypes as the boxes'.
+        service, contains = diagram.service_id, f"{self.mp_id}.ServiceContainsComponent"
+        [service_discovery] = self.discovery.make([(f"{service}.Discovery", service)])
+        discoveries.append(service_discovery)
+        self.discovery_proto.anchor(service_discovery, "types").extend(self.discovery_type.make([(contains,)]))
+        monitors.extend(self.rollup.make([(f"{service}.ComponentRollup", service, contains)]))
 
         keys = [component.id for component in diagram.components]
         _fill(entity.find("ClassTypes"), "ID", keys, self.component.make((key,) for key in keys), retired.classes)
@@ -231,11 +235,11 @@ class _Document:
         _fill(entity.find("RelationshipTypes"), "ID", [arrow.id for arrow in diagram.arrows], made,
               retired.relationships)
         self.add_discoveries(discoveries, [box for box in boxes if box[1] or box[2]])
-        contains = _ref(f"{self.mp_id}.ServiceContainsComponent")
-        service_rules.extend(self.rule.make((_ref(key), contains) for key in keys))
+        self.discovery_proto.anchor(service_discovery, "rules").extend(
+            self.rule.make((_ref(key), _ref(contains)) for key in keys))
         rows = [(f"{component.id}.{os}Rollup", component.id, self.member_rel[os])
                 for component, systems, _arrows in boxes for os in systems]
-        _fill(root.find("Monitoring/Monitors"), "ID", [row[0] for row in rows], self.rollup.make(rows))
+        _fill(monitors, "ID", [row[0] for row in rows], self.rollup.make(rows))
         self.add_display_strings(diagram, boxes)
 
     def add_discoveries(self, section: etree._Element, boxes: list[_Box]) -> None:

@@ -45,7 +45,7 @@ import re
 
 from lxml import etree
 
-from servicemap_sync.mp.mp_index import HOUSE, Emit, MpIndex, child
+from servicemap_sync.mp.mp_index import HOUSE, Emit, MpIndex, child, end_type
 from servicemap_sync.mp.retire import RETIRED_MARK
 
 _GENERIC_SERVICE = "Microsoft.SystemCenter.ServiceDesigner.GenericService"
@@ -75,7 +75,7 @@ def _check_display_strings(index: MpIndex, emit: Emit) -> None:
              "no ENU LanguagePack: the console shows raw IDs; add a DisplayString per element")
         return
     named = index.named[enu]
-    identity = None if index.manifest is None else child(index.manifest, "Identity")
+    identity = index.identity
     if index.mp_id is not None and index.mp_id not in named and identity is not None:
         emit(HOUSE, "display-string", identity,
              f"no ENU DisplayString for the MP '{index.mp_id}' (its name in the console)")
@@ -90,11 +90,6 @@ def _remote(value: str | None, name: str) -> bool:
 
 def _is_concrete_singleton(el: etree._Element) -> bool:
     return el.get("Abstract") == "false" and el.get("Singleton") == "true"
-
-
-def _end_type(rel: etree._Element, tag: str) -> str | None:
-    end = child(rel, tag)
-    return None if end is None else end.get("Type", (end.text or "").strip())
 
 
 def _named(text: str | None) -> str | None:
@@ -144,7 +139,7 @@ def _check_da_shape(index: MpIndex, emit: Emit) -> None:
     if components and not any((da_id, rel) in rollups for rel in populations.da_rels):
         emit(HOUSE, "da-shape", da, "no DependencyMonitor rolls component health up to the DA "
                                     "(Target = the DA, RelationshipType = its containment relationship)")
-    with_members = {_end_type(r, "Source") for r in containments}
+    with_members = {end_type(r, "Source") for r in containments}
     for comp_id in (components.keys() & with_members) - populations.populated:
         found.append((comp_id, components[comp_id], "a containment relationship starts at this component "
                                                     "but no GroupPopulator discovery populates it"))
@@ -171,7 +166,7 @@ class _Populations:
 
     def __init__(self, index: MpIndex, da_id: str, components: dict[str, etree._Element],
                  containments: list[etree._Element], found: list[tuple[str, etree._Element, str]]) -> None:
-        self.da_rels = {r.get("ID") for r in containments if _end_type(r, "Source") == da_id}
+        self.da_rels = {r.get("ID") for r in containments if end_type(r, "Source") == da_id}
         local_containment = {r.get("ID") for r in containments}
         self.da_members: set[str] = set()
         self.populated: set[str] = set()

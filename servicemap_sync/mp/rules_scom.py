@@ -60,12 +60,8 @@ def _check_id(value: str, el: etree._Element, emit: Emit) -> None:
         emit(HOUSE, "id-segment", el, f"ID '{value}': every dot-separated segment must start with a letter")
 
 
-def _identity(index: MpIndex) -> etree._Element | None:
-    return None if index.manifest is None else child(index.manifest, "Identity")
-
-
 def _check_ids(index: MpIndex, emit: Emit) -> None:
-    identity = _identity(index)
+    identity = index.identity
     if index.mp_id is not None and identity is not None:
         _check_id(index.mp_id, identity, emit)
         clash = index.elements.get(index.mp_id)
@@ -87,7 +83,7 @@ def _check_version(text: str | None, el: etree._Element, what: str, emit: Emit) 
 
 def _check_manifest(index: MpIndex, filename: str | None, emit: Emit) -> None:
     """Identity version, file name, and one alias per reference / one reference per MP."""
-    identity = _identity(index)
+    identity = index.identity
     if identity is not None and child(identity, "Version") is not None:
         _check_version(child_text(identity, "Version"), identity, "Version", emit)
     if filename is not None and index.mp_id is not None and identity is not None:

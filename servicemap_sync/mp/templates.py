@@ -2,8 +2,8 @@
 
 All SCOM vocabulary the renderer writes lives in those files, not in Python strings: the
 skeleton (``distributed_application.xml``: root and namespaces, Manifest with References,
-the fixed relationship types, the DA discovery and rollup, the language pack) and one
-prototype per repeated element (``elements.xml``). Both are parsed once per process with the
+the fixed relationship types, the language pack with the fixed display strings) and one
+prototype per repeated element (``elements.xml``), the DA's own discovery and rollup included. Both are parsed once per process with the
 safe parser; every render deep-copies the skeleton and makes the repeated elements as copies of
 the prototypes (:class:`Filler`), with the values set through lxml, which escapes them.
 Copying a prototype is about twice as fast as building the same subtree with ``SubElement``

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from lxml import etree
 
 from servicemap_sync.mp.mp_index import (
-    SCOM, MpIndex, Problem, child, child_text, children, index_document, parse_version, where,
+    SCOM, MpIndex, Problem, child_text, children, end_type, index_document, parse_version, where,
 )
 
 _FLAGS = (("Abstract", None), ("Hosted", "false"), ("Singleton", "false"))
@@ -60,8 +60,7 @@ def check_upgrade(old: etree._Element, new: etree._Element) -> list[Problem]:
 
 
 def _identity(index: MpIndex) -> etree._Element:
-    identity = None if index.manifest is None else child(index.manifest, "Identity")
-    return index.root if identity is None else identity
+    return index.root if index.identity is None else index.identity
 
 
 def _version(index: MpIndex) -> str | None:
@@ -77,11 +76,6 @@ def _resolve(index: MpIndex, value: str | None) -> str | None:
     if not bang:
         return f"{index.mp_id}!{value}"
     return f"{index.alias_targets().get(alias, alias + '?')}!{name}"
-
-
-def _end(rel: etree._Element, tag: str) -> str | None:
-    end = child(rel, tag)
-    return None if end is None else end.get("Type", (end.text or "").strip())
 
 
 def _properties(el: etree._Element) -> dict[str, tuple[str | None, str]]:
@@ -104,8 +98,8 @@ def _compare(before: MpIndex, after: MpIndex, old_el: etree._Element, emit: _Emi
             changes.append(f"{attr} {old_el.get(attr, default)} -> {new_el.get(attr, default)}")
     if tag == "RelationshipType":
         for end in ("Source", "Target"):
-            if _resolve(before, _end(old_el, end)) != _resolve(after, _end(new_el, end)):
-                changes.append(f"{end} type {_end(old_el, end)} -> {_end(new_el, end)}")
+            if _resolve(before, end_type(old_el, end)) != _resolve(after, end_type(new_el, end)):
+                changes.append(f"{end} type {end_type(old_el, end)} -> {end_type(new_el, end)}")
     if changes:
         emit(new_el, f"'{el_id}' changed: {'; '.join(changes)}")
     new_props = _properties(new_el)

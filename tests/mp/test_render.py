@@ -342,7 +342,7 @@ def test_bytes_do_not_depend_on_the_hash_seed() -> None:
 
 # --- errors -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("version", ["1.0.0", "1.0.0.x", "1.0.0.12345678901", ""])
+@pytest.mark.parametrize("version", ["1.0.0", "1.0.0.x", "1.0.0.12345678901", "", "1.0.0.\u0661"])
 def test_bad_version_is_refused(version: str) -> None:
     with pytest.raises(RenderError, match="version"):
         render(web_map(), version=version)
