@@ -52,6 +52,9 @@ class RunSummary:
     finished: datetime | None = None
     results: list[ServerResult] = field(default_factory=list)
     report_paths: tuple[Path, ...] = ()
+    #: ARM requests the transport sent and 429s it received (the benchmark prints them)
+    requests: int = 0
+    throttled: int = 0
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -171,6 +174,8 @@ class SyncService:
             for failure in [*failures, *clashes]:
                 self._record(summary, progress, publisher, _failed(failure))
             self._run_workers(summary, progress, matched, session, publisher, start, end)
+            summary.requests = session.transport.stats.requests
+            summary.throttled = session.transport.stats.throttled
 
     def _run_workers(self, summary, progress, matched: list[MatchedServer], session, publisher, start, end) -> None:
         pending = iter(matched)
