@@ -67,10 +67,11 @@ def auth_error(azure: AzureSettings, exc: Exception) -> AuthError:
     )
 
 
-def get_token(credential: TokenCredential, azure: AzureSettings) -> AccessToken:
-    """One token for ARM, with failures translated (the first call is where a bad secret shows)."""
+def get_token(credential: TokenCredential, azure: AzureSettings, **options: str) -> AccessToken:
+    """One token for ARM, with failures translated (the first call is where a bad secret shows);
+    ``options`` go to the credential (``claims=`` asks past its cache)."""
     try:
-        return credential.get_token(azure.arm_scope)
+        return credential.get_token(azure.arm_scope, **options)
     except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
         raise auth_error(azure, exc) from None
 

@@ -30,6 +30,7 @@ def match_servers(
                 tier[name.strip().lower()].append(machine)
     matched: list[MatchedServer] = []
     failures: list[ServerFailure] = []
+    known: list[str] | None = None  # every name, for "closest names" hints; made on first need
     for server in servers:
         key = server.strip().lower()
         for tier, label in zip(tiers, ("FQDN", "computer name", "display name")):
@@ -47,7 +48,8 @@ def match_servers(
                 ))
                 break
         else:
-            close = tuple(difflib.get_close_matches(key, sorted(set().union(*tiers)), n=3, cutoff=0.6))
+            known = known if known is not None else sorted(set().union(*tiers))
+            close = tuple(difflib.get_close_matches(key, known, n=3, cutoff=0.6))
             hint = f" (closest names: {', '.join(close)})" if close else ""
             failures.append(ServerFailure(
                 server, "match",

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import DISCOVERED, MONITORED, ClientGroup, Machine, NodeKey, Port, Process
+from ..model import DISCOVERED, MONITORED, ClientGroup, Machine, NodeKey, Port, Process, machine_key, make_key
 from .json_fields import (
     Invalid, as_object, expect_kind, optional_array, optional_int, optional_object, optional_string, optional_strings,
     required, required_string, string_array, usual_strings,
 )
-from .refs import from_id, make_key, owner_and_name, ref_key_at, usual_owner, usual_ref
+from .refs import from_id, owner_and_name, ref_key_at, usual_owner, usual_ref
 
 __all__ = [
     "careful_client_group", "careful_machine", "careful_port", "careful_process",
@@ -84,7 +84,7 @@ def _new_machine(
     if state is None:  # ``m-`` names are agent ids; everything else was inferred from traffic
         state = MONITORED if low.startswith("m-") else DISCOVERED
     return Machine(
-        key=make_key(("machine", low, low)), id=resource_id, name=name, display_name=display or "",
+        key=machine_key(name), id=resource_id, name=name, display_name=display or "",
         monitoring_state=state, computer_name=computer, fqdn=fqdn, os_family=os_fields[0], os_full_name=os_fields[1],
         ipv4_addresses=addresses, dns_names=dns_names,
     )

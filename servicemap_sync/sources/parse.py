@@ -42,6 +42,7 @@ from typing import Any
 from ..errors import ParseError
 from ..model import (
     FAILURE_OK, Acceptor, ClientGroup, Connection, Machine, NodeKey, Port, PortRef, Process, ServerMap, machine_key,
+    make_key,
 )
 from .json_fields import (
     Invalid, as_object, date_time, expect_kind, field_name, optional_array, optional_int, optional_object,
@@ -51,7 +52,7 @@ from .nodes import (
     careful_client_group, careful_machine, careful_port, careful_process, usual_client_group, usual_machine, usual_port,
     usual_process,
 )
-from .refs import make_key, ref_key_at, usual_ref
+from .refs import ref_key_at, usual_ref
 
 __all__ = ["parse_connection_page", "parse_machine", "parse_machine_page", "parse_map_response", "ref_key"]
 

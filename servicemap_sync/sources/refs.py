@@ -8,13 +8,12 @@ of the three published forms) and names the culprit of a broken reference.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
-from ..model import NodeKey, machine_key
+from ..model import NodeKey, machine_key, make_key
 from .json_fields import Invalid, as_object, json_type, optional_object, optional_string, required_string, short
 
-__all__ = ["from_id", "make_key", "owner_and_name", "ref_key_at", "usual_owner", "usual_ref"]
+__all__ = ["from_id", "owner_and_name", "ref_key_at", "usual_owner", "usual_ref"]
 
 _REF_KINDS = {
     "ref:machine": "machine",
@@ -24,9 +23,6 @@ _REF_KINDS = {
     "ref:clientgroup": "clientGroup",
 }
 _CHILD_SEGMENTS = {"processes": "process", "ports": "port"}
-# A NodeKey from a (kind, machine, name) tuple, without NamedTuple's Python-level __new__: half
-# the cost, and a large map makes tens of thousands of keys.
-make_key = partial(tuple.__new__, NodeKey)
 
 
 def usual_ref(value: object) -> tuple[str, str, str] | None:

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
+from ..config import SCHEDULE_PARAMETERS
 from ..errors import ConfigError
 from ..model import Machine, ServerMap, Workspace
 from .parse import parse_machine, parse_machine_page, parse_map_response
 from .transport import ArmTransport
 
 API_VERSION = "2015-11-01-preview"
-MAX_WINDOW = timedelta(minutes=60)
+MAX_WINDOW = timedelta(minutes=SCHEDULE_PARAMETERS["TimeWindowMinutes"][3])  # Service Map's limit
 PAGE_SIZE = 200
 
 
@@ -92,15 +93,14 @@ def check_window(start: datetime, end: datetime) -> None:
     if not timedelta(0) < end - start <= MAX_WINDOW:
         raise ConfigError(
             f"time window {_iso(start)} .. {_iso(end)} is {(end - start).total_seconds() / 60:g} minutes: "
-            f"TimeWindowMinutes must be 1..60"
+            f"TimeWindowMinutes must be 1..{MAX_WINDOW.total_seconds() / 60:g}"
         )
 
 
 def window_ending(now: datetime, minutes: int) -> tuple[datetime, datetime]:
     """``[now - minutes, now]``, checked."""
-    if not 1 <= minutes <= 60:
-        raise ConfigError(f"TimeWindowMinutes = {minutes} is out of range: allowed 1..60")
     start = now - timedelta(minutes=minutes)
+    check_window(start, now)
     return start, now
 
 

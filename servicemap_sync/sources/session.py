@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..model import Workspace
 from .auth import build_credential, get_token
-from .ratelimit import RateLimiter
 from .servicemap import ServiceMapClient
 from .transport import ArmTransport
 from .workspace import resolve_workspace
@@ -29,7 +28,7 @@ class Session:
 
 
 @contextmanager
-def open_session(settings: Settings, *, limiter: RateLimiter | None = None) -> Iterator[Session]:
+def open_session(settings: Settings) -> Iterator[Session]:
     """Sign in, resolve the workspace and open a pooled transport; closes it afterwards.
 
     Raises:
@@ -42,7 +41,7 @@ def open_session(settings: Settings, *, limiter: RateLimiter | None = None) -> I
         get_token(credential, azure)
         workspace = resolve_workspace(credential, azure)
         transport = ArmTransport(
-            credential, azure, timeout=settings.schedule.timeout_seconds, limiter=limiter,
+            credential, azure, timeout=settings.schedule.timeout_seconds,
             max_response_bytes=settings.max_response_bytes, pool_size=settings.concurrency,
         )
         with transport:

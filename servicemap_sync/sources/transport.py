@@ -24,12 +24,11 @@ from typing import Any
 
 import requests
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
 from ..config import AzureSettings
 from ..errors import ServiceMapRequestError, ServiceMapResponseError
-from .auth import auth_error
+from .auth import get_token
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -52,9 +51,7 @@ class TransportStats:
     """Counters a run reports and the benchmark prints (updated under a lock by every worker)."""
 
     requests: int = 0
-    retries: int = 0
     throttled: int = 0
-    token_refreshes: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -84,8 +81,8 @@ class ArmTransport:
         timeout: float,
         limiter: RateLimiter | None = None,
         retry: RetryPolicy = RetryPolicy(),
-        max_response_bytes: int = 64 * 1024 * 1024,
-        pool_size: int = 8,
+        max_response_bytes: int,
+        pool_size: int,
     ) -> None:
         self._credential = credential
         self._azure = azure
@@ -166,7 +163,6 @@ class ArmTransport:
                     ) from None
                 log.info("%s: %s, retrying in %.1fs", what, type(exc).__name__, delay)
                 waited += delay
-                self.stats.count("retries")
                 time.sleep(delay)
                 continue
             remaining = response_headers.get("x-ms-ratelimit-remaining-subscription-reads")
@@ -187,7 +183,6 @@ class ArmTransport:
                         self._limiter.pause(delay)
                     log.info("%s: HTTP %s, retrying in %.1fs", what, status, delay)
                     waited += delay
-                    self.stats.count("retries")
                     if status != 429:
                         time.sleep(delay)
                     continue
@@ -215,19 +210,12 @@ class ArmTransport:
                 f"raise the cap or shorten TimeWindowMinutes")
 
     def _token(self) -> str:
-        try:
-            return self._credential.get_token(self._azure.arm_scope).token
-        except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
-            raise auth_error(self._azure, exc) from None
+        return get_token(self._credential, self._azure).token
 
     def _refresh_token(self) -> None:
         """After a 401 the cached token was rejected: ask for a fresh one (claims bypass the cache)."""
-        self.stats.count("token_refreshes")
         with self._token_lock:
-            try:
-                self._credential.get_token(self._azure.arm_scope, claims='{"access_token":{}}')
-            except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
-                raise auth_error(self._azure, exc) from None
+            get_token(self._credential, self._azure, claims='{"access_token":{}}')
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self._retry.backoff_cap, self._retry.backoff_base * 2 ** (attempt - 1))

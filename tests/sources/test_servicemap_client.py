@@ -11,6 +11,7 @@ from servicemap_sync.emulator import Fault
 from servicemap_sync.errors import ConfigError, ServiceMapResponseError
 from servicemap_sync.sources.matching import match_servers
 from servicemap_sync.sources.session import open_session
+from servicemap_sync.sources.servicemap import window_ending
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 START = NOW - timedelta(minutes=60)
@@ -76,6 +77,13 @@ def test_window_outside_1_to_60_minutes_is_refused_before_any_request(sample_emu
         with pytest.raises(ConfigError, match="TimeWindowMinutes"):
             session.client.generate_map("x", machine, start=NOW - timedelta(minutes=minutes), end=NOW)
     assert len(sample_emu.requests) == before
+
+
+@pytest.mark.parametrize("minutes", [61, 0])
+def test_a_window_ending_now_is_checked_like_any_other(minutes: int) -> None:
+    with pytest.raises(ConfigError, match=r"TimeWindowMinutes must be 1\.\.60"):
+        window_ending(NOW, minutes)
+    assert window_ending(NOW, 60) == (NOW - timedelta(minutes=60), NOW)
 
 
 def test_429_with_retry_after_then_success(sample_emu, make_settings) -> None:
