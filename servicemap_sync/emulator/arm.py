@@ -150,8 +150,7 @@ class Arm:
         if problem:
             return problem
         s = self.scenario
-        arm_id = (f"/subscriptions/{s.subscription_id}/resourceGroups/{s.resource_group}"
-                  f"/providers/Microsoft.OperationalInsights/workspaces/{s.workspace_name}")
+        arm_id = s.arm_id
         if self.forbidden:
             return arm_error(403, "AuthorizationFailed", f"The client '{s.client_id}' does not have authorization to "
                              f"perform action 'Microsoft.OperationalInsights/workspaces/read' over scope '{arm_id}' "
@@ -219,8 +218,7 @@ class Arm:
 
     def _in_workspace(self, prefix: str) -> bool:
         s = self.scenario
-        arm_id = (f"/subscriptions/{s.subscription_id}/resourceGroups/{s.resource_group}"
-                  f"/providers/Microsoft.OperationalInsights/workspaces/{s.workspace_name}").lower()
+        arm_id = s.arm_id.lower()
         legacy = {f"/api/workspaces/{s.customer_id}".lower(), f"/api/workspaces/{s.workspace_name}".lower()}
         return prefix.lower() in {arm_id, f"{arm_id}/features/servicemap", *legacy}
 

@@ -68,6 +68,12 @@ class Scenario:
     machines: Mapping[str, dict]
     maps: Mapping[str, dict]
 
+    @property
+    def arm_id(self) -> str:
+        """The workspace's ARM resource id."""
+        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+                f"/providers/Microsoft.OperationalInsights/workspaces/{self.workspace_name}")
+
     def identity(self) -> dict:
         """The ``scenario.json`` content."""
         return {**{f: getattr(self, f) for f in _IDENTITY_FIELDS}, "servers_group": list(self.servers_group)}
