@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,11 +84,32 @@ def write_config(path: Path, emu, *, output: Path, servers: Sequence[str],
     return path
 
 
-def invoke(config: Path, emu, *args: str, global_args: Sequence[str] = ()) -> CliRun:
-    """``servicemap-sync [global_args] --config CONFIG args…`` with the emulator's secret and CA."""
+def config_file(emu, directory: Path, *, servers: Sequence[str] | None = None, **sync: object) -> Path:
+    """:func:`write_config` as most tests want it: ``directory/servicemap-sync.toml``, output in
+    ``directory/out``, the scenario's Servers Group unless ``servers`` is given."""
+    return write_config(directory / "servicemap-sync.toml", emu, output=directory / "out",
+                        servers=servers if servers is not None else emu.scenario.servers_group, sync=sync)
+
+
+def cli_env(emu) -> dict[str, str]:
+    """What a user exports: the secret and the CA that TLS must trust (nothing without an emulator)."""
+    return {} if emu is None else {"AZURE_CLIENT_SECRET": emu.client_secret, "REQUESTS_CA_BUNDLE": str(emu.ca_path)}
+
+
+def subprocess_env(emu) -> dict[str, str]:
+    """The environment for ``python -m servicemap_sync`` in a child process."""
+    return {**os.environ, **cli_env(emu), "PYTHONUNBUFFERED": "1"}
+
+
+PYTHON_CLI = [sys.executable, "-m", "servicemap_sync"]
+
+
+def invoke(config: Path, emu, *args: str, global_args: Sequence[str] = (),
+           env: Mapping[str, str] | None = None) -> CliRun:
+    """``servicemap-sync [global_args] --config CONFIG args…`` with the emulator's secret and CA
+    (``emu`` None: neither), ``env`` added over them."""
     saved = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level) for name in _LOGGERS}
-    env = {"AZURE_CLIENT_SECRET": emu.client_secret, "REQUESTS_CA_BUNDLE": str(emu.ca_path),
-           "SERVICEMAP_SYNC_CONFIG": None}
+    env = {**cli_env(emu), "SERVICEMAP_SYNC_CONFIG": None, **(env or {})}
     try:
         result = CliRunner().invoke(cli, [*global_args, "--config", str(config), *args], env=env,
                                     catch_exceptions=False)

@@ -15,6 +15,14 @@ from servicemap_sync.emulator import Emulator, Scenario, load_scenario  # noqa: 
 
 
 @pytest.fixture(scope="session")
+def checker():
+    """The Service Map spec checker (``tests/spec_check.py``); it skips where ``../shared`` is absent."""
+    from spec_check import SpecChecker
+
+    return SpecChecker.load()
+
+
+@pytest.fixture(scope="session")
 def sample_scenario() -> Scenario:
     return load_scenario()
 

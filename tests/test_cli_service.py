@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clitools import PYTHON_CLI, cli_env, invoke, subprocess_env, write_config
+from cli_harness import PYTHON_CLI, config_file, invoke, subprocess_env
 
 from servicemap_sync.emulator import Emulator, synthetic_scenario
 from servicemap_sync.mp.validate import validate_file
@@ -52,8 +52,8 @@ def big_emu():
 
 
 def test_sigkill_while_writing_leaves_complete_valid_previous_versions(big_emu, tmp_path) -> None:
-    config, out = write_config(big_emu, tmp_path, concurrency=2), tmp_path / "out"
-    first = invoke(config, "sync", env=cli_env(big_emu))
+    config, out = config_file(big_emu, tmp_path, concurrency=2), tmp_path / "out"
+    first = invoke(config, big_emu, "sync")
     assert first.exit_code == 0, first.output
     good = {p.name: p.read_bytes() for p in out.glob("*.xml")}
     assert len(good) == 6
@@ -66,24 +66,24 @@ def test_sigkill_while_writing_leaves_complete_valid_previous_versions(big_emu, 
     assert {p.name: p.read_bytes() for p in out.glob("*.xml")} == good
     assert all(validate_file(path) == [] for path in out.glob("*.xml"))
 
-    again = invoke(config, "sync", env=cli_env(big_emu))  # the next run cleans up and carries on
+    again = invoke(config, big_emu, "sync")  # the next run cleans up and carries on
     assert again.exit_code == 0, again.output
     assert not list(out.glob(".*.tmp"))
 
 
 def test_a_second_concurrent_sync_exits_2_naming_the_lock(sample_emu, tmp_path) -> None:
-    config = write_config(sample_emu, tmp_path)
+    config = config_file(sample_emu, tmp_path)
     state = tmp_path / "out" / "state.db"
     state.parent.mkdir(parents=True)
     with run_lock(state, command="sync"):
-        result = invoke(config, "sync", env=cli_env(sample_emu))
+        result = invoke(config, sample_emu, "sync")
     assert result.exit_code == 2
     assert f"{state}.lock" in result.output and "sync" in result.output
     assert not [r for r in sample_emu.requests if r.operation == "generateMap"]
 
 
 def test_run_syncs_then_exits_0_on_sigterm(sample_emu, tmp_path) -> None:
-    config, out = write_config(sample_emu, tmp_path, interval_seconds=3600), tmp_path / "out"
+    config, out = config_file(sample_emu, tmp_path, interval_seconds=3600), tmp_path / "out"
     child = subprocess.Popen([*PYTHON_CLI, "--config", str(config), "run"], env=subprocess_env(sample_emu),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -99,7 +99,7 @@ def test_run_syncs_then_exits_0_on_sigterm(sample_emu, tmp_path) -> None:
 
 
 def test_run_skips_cycles_while_disabled(sample_emu, tmp_path) -> None:
-    config = write_config(sample_emu, tmp_path, enabled=False, interval_seconds=3600)
+    config = config_file(sample_emu, tmp_path, enabled=False, interval_seconds=3600)
     child = subprocess.Popen([*PYTHON_CLI, "--config", str(config), "run"], env=subprocess_env(sample_emu),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

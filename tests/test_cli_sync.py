@@ -8,29 +8,20 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from clitools import cli_env, invoke, write_config
+from cli_harness import config_file, invoke
+from scenario_lookup import machine_named
+from test_overrides import override_mp, rule_override
 
 from servicemap_sync.mp.validate import validate_file
 from servicemap_sync.publish import StateStore
 
-OVERRIDE_MP = """<?xml version="1.0" encoding="utf-8"?>
-<ManagementPack ContentReadable="true" SchemaVersion="2.0" OriginalSchemaVersion="1.1"
-    xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
-  <Manifest>
-    <Identity><ID>Contoso.ServiceMap.Overrides</ID><Version>1.0.0.0</Version></Identity>
-    <Name>Contoso ServiceMap Overrides</Name>
-    <References>
-      <Reference Alias="SM"><ID>Microsoft.SystemCenter.ServiceMap</ID><Version>1.0.0.0</Version><PublicKeyToken>31bf3856ad364e35</PublicKeyToken></Reference>
-    </References>
-  </Manifest>
-  <Monitoring><Overrides>
-    <RuleConfigurationOverride ID="Contoso.Override.Interval" Context="SM!Microsoft.SystemCenter.ServiceMap.Pool" Enforced="false"
-        Rule="SM!Microsoft.SystemCenter.ServiceMap.Import.Rule" Module="DS" Parameter="IntervalSeconds"><Value>1800</Value></RuleConfigurationOverride>
-    <RuleConfigurationOverride ID="Contoso.Override.Window" Context="SM!Microsoft.SystemCenter.ServiceMap.Pool" Enforced="false"
-        Rule="SM!Microsoft.SystemCenter.ServiceMap.Import.Rule" Module="DS" Parameter="TimeWindowMinutes"><Value>{window}</Value></RuleConfigurationOverride>
-  </Overrides></Monitoring>
-</ManagementPack>
-"""
+def overrides_file(directory: Path, *, window: int) -> Path:
+    """An exported override MP setting IntervalSeconds 1800 and TimeWindowMinutes ``window``."""
+    path = directory / "overrides.xml"
+    path.write_text(override_mp(rule_override("Contoso.Override.Interval", "IntervalSeconds", "1800")
+                                + rule_override("Contoso.Override.Window", "TimeWindowMinutes", str(window))),
+                    encoding="utf-8")
+    return path
 
 
 def published(out: Path) -> dict[str, bytes]:
@@ -43,8 +34,8 @@ def versions(state_path: Path) -> dict[str, str]:
 
 
 def test_second_sync_writes_nothing_and_one_changed_server_is_republished(sample_emu, tmp_path) -> None:
-    config, env, out = write_config(sample_emu, tmp_path), cli_env(sample_emu), tmp_path / "out"
-    first = invoke(config, "sync", env=env)
+    config, out = config_file(sample_emu, tmp_path), tmp_path / "out"
+    first = invoke(config, sample_emu, "sync")
     assert first.exit_code == 0, first.output
     files = published(out)
     assert len(files) == len(sample_emu.scenario.servers_group) == 9
@@ -52,19 +43,18 @@ def test_second_sync_writes_nothing_and_one_changed_server_is_republished(sample
     v1 = versions(tmp_path / "out" / "state.db")
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.xml")}
 
-    second = invoke(config, "sync", env=env)
+    second = invoke(config, sample_emu, "sync")
     assert second.exit_code == 0 and "0 synced, 9 unchanged" in second.output
     assert published(out) == files
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.xml")} == mtimes
     assert versions(out / "state.db") == v1
 
     # sql01 loses its connections from one client: only its management pack changes.
-    sql = next(n for n, m in sample_emu.scenario.machines.items()
-               if m["properties"].get("fullyQualifiedDomainName") == "sql01.contoso.com")
+    sql = machine_named(sample_emu.scenario, "sql01.contoso.com")
     changed = copy.deepcopy(sample_emu.scenario.maps[sql])
     changed["edges"]["connections"] = changed["edges"]["connections"][1:]
     sample_emu.set_map(sql, changed)
-    third = invoke(config, "sync", env=env)
+    third = invoke(config, sample_emu, "sync")
     assert third.exit_code == 0 and "1 synced, 8 unchanged" in third.output
     after = published(out)
     assert [n for n in files if after[n] != files[n]] == ["ServiceMapSync.sql01.contoso.com.xml"]
@@ -88,8 +78,8 @@ def test_second_sync_writes_nothing_and_one_changed_server_is_republished(sample
 
 
 def test_without_a_terminal_json_logs_carry_each_server_and_the_summary(sample_emu, tmp_path) -> None:
-    config, env = write_config(sample_emu, tmp_path), cli_env(sample_emu)
-    run = invoke(config, "--log-format", "json", "sync", env=env)
+    config = config_file(sample_emu, tmp_path)
+    run = invoke(config, sample_emu, "--log-format", "json", "sync")
     assert run.exit_code == 0, run.output
     records = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
     per_server = {r["server"]: r for r in records if r.get("status")}
@@ -101,10 +91,10 @@ def test_without_a_terminal_json_logs_carry_each_server_and_the_summary(sample_e
 
 
 def test_rebuild_republishes_one_server_with_a_higher_version(sample_emu, tmp_path) -> None:
-    config, env, out = write_config(sample_emu, tmp_path), cli_env(sample_emu), tmp_path / "out"
-    assert invoke(config, "sync", env=env).exit_code == 0
+    config, out = config_file(sample_emu, tmp_path), tmp_path / "out"
+    assert invoke(config, sample_emu, "sync").exit_code == 0
     before = published(out)
-    result = invoke(config, "rebuild", "WEB01.contoso.com", env=env)
+    result = invoke(config, sample_emu, "rebuild", "WEB01.contoso.com")
     assert result.exit_code == 0, result.output
     after = published(out)
     assert [n for n in before if after[n] != before[n]] == ["ServiceMapSync.web01.contoso.com.xml"]
@@ -113,13 +103,13 @@ def test_rebuild_republishes_one_server_with_a_higher_version(sample_emu, tmp_pa
 
 
 def test_export_leaves_state_and_published_files_untouched(sample_emu, tmp_path) -> None:
-    config, env, out = write_config(sample_emu, tmp_path), cli_env(sample_emu), tmp_path / "out"
-    assert invoke(config, "sync", env=env).exit_code == 0
+    config, out = config_file(sample_emu, tmp_path), tmp_path / "out"
+    assert invoke(config, sample_emu, "sync").exit_code == 0
     state_bytes = (out / "state.db").read_bytes()
     listing = sorted(p.relative_to(out) for p in out.rglob("*"))
     files = published(out)
     review = tmp_path / "review"
-    result = invoke(config, "export", "--server", "sql01.contoso.com", "--server", "app01", "--out", str(review), env=env)
+    result = invoke(config, sample_emu, "export", "--server", "sql01.contoso.com", "--server", "app01", "--out", str(review))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in review.iterdir()) == ["ServiceMapSync.app01.xml", "ServiceMapSync.sql01.contoso.com.xml"]
     assert all(validate_file(p) == [] for p in review.iterdir())
@@ -129,39 +119,36 @@ def test_export_leaves_state_and_published_files_untouched(sample_emu, tmp_path)
 
 
 def test_override_mp_sets_the_window_and_shows_in_overrides(sample_emu, tmp_path) -> None:
-    (tmp_path / "overrides.xml").write_text(OVERRIDE_MP.format(window=30), encoding="utf-8")
-    config = write_config(sample_emu, tmp_path, servers=["sql01.contoso.com"], override_mp="overrides.xml")
-    env = cli_env(sample_emu)
-    shown = invoke(config, "overrides", env=env)
+    overrides_file(tmp_path, window=30)
+    config = config_file(sample_emu, tmp_path, servers=["sql01.contoso.com"], override_mp="overrides.xml")
+    shown = invoke(config, sample_emu, "overrides")
     assert shown.exit_code == 0
     lines = {line.split()[0]: line for line in shown.output.splitlines()}
     assert lines["IntervalSeconds"].split()[1] == "1800" and "Contoso.Override.Interval" in lines["IntervalSeconds"]
     assert lines["TimeWindowMinutes"].split()[1] == "30" and "Contoso.Override.Window" in lines["TimeWindowMinutes"]
     assert lines["TimeoutSeconds"].split()[1] == "300" and "default" in lines["TimeoutSeconds"]
 
-    assert invoke(config, "sync", env=env).exit_code == 0
-    for request in sample_emu.requests:
-        if request.operation == "generateMap":
-            body = request.json_body
-            window = datetime.fromisoformat(body["endTime"]) - datetime.fromisoformat(body["startTime"])
-            assert window.total_seconds() == 30 * 60
-    flag = invoke(config, "overrides", "--time-window-minutes", "15", env=env)
+    assert invoke(config, sample_emu, "sync").exit_code == 0
+    windows = [datetime.fromisoformat(r.json_body["endTime"]) - datetime.fromisoformat(r.json_body["startTime"])
+               for r in sample_emu.requests if r.operation == "generateMap"]
+    assert [w.total_seconds() for w in windows] == [30 * 60]  # the one server, over the override's window
+    flag = invoke(config, sample_emu, "overrides", "--time-window-minutes", "15")
     assert "TimeWindowMinutes  15" in flag.output and "command-line flag" in flag.output
 
 
 def test_override_out_of_range_stops_the_start_naming_the_override(sample_emu, tmp_path) -> None:
-    (tmp_path / "overrides.xml").write_text(OVERRIDE_MP.format(window=90), encoding="utf-8")
-    config = write_config(sample_emu, tmp_path, override_mp="overrides.xml")
-    result = invoke(config, "sync", env=cli_env(sample_emu))
+    overrides_file(tmp_path, window=90)
+    config = config_file(sample_emu, tmp_path, override_mp="overrides.xml")
+    result = invoke(config, sample_emu, "sync")
     assert result.exit_code == 2
     assert "Contoso.Override.Window" in result.output and "1..60" in result.output
     assert not [r for r in sample_emu.requests if r.operation != "discovery"]
 
 
 def test_bad_secret_exits_2_without_the_secret(sample_emu, tmp_path) -> None:
-    config = write_config(sample_emu, tmp_path)
+    config = config_file(sample_emu, tmp_path)
     wrong = "Wr0ng~" + sample_emu.client_secret[::-1]
-    result = invoke(config, "sync", env={**cli_env(sample_emu), "AZURE_CLIENT_SECRET": wrong})
+    result = invoke(config, sample_emu, "sync", env={"AZURE_CLIENT_SECRET": wrong})
     assert result.exit_code == 2
     assert sample_emu.client_id in result.output and sample_emu.tenant_id in result.output
     assert wrong not in result.output and sample_emu.client_secret not in result.output
@@ -176,17 +163,16 @@ def test_bad_secret_exits_2_without_the_secret(sample_emu, tmp_path) -> None:
 def test_a_server_whose_map_keeps_failing_is_reported_and_the_others_come_through(sample_emu, tmp_path) -> None:
     from servicemap_sync.emulator import Fault
 
-    sql = next(n for n, m in sample_emu.scenario.machines.items()
-               if m["properties"].get("fullyQualifiedDomainName") == "sql01.contoso.com")
+    sql = machine_named(sample_emu.scenario, "sql01.contoso.com")
     sample_emu.add_fault(Fault(kind="status", status=500, operation="generateMap", machine=sql))
-    config = write_config(sample_emu, tmp_path, servers=[*sample_emu.scenario.servers_group, "nosuch01.contoso.com"])
-    result = invoke(config, "sync", env=cli_env(sample_emu))
+    config = config_file(sample_emu, tmp_path, servers=[*sample_emu.scenario.servers_group, "nosuch01.contoso.com"])
+    result = invoke(config, sample_emu, "sync")
     assert result.exit_code == 1
     assert "FAILED sql01.contoso.com: generateMap for sql01.contoso.com: HTTP 500" in result.output
     assert "FAILED nosuch01.contoso.com: no Service Map machine" in result.output
     files = published(tmp_path / "out")
     assert len(files) == 8 and "ServiceMapSync.sql01.contoso.com.xml" not in files
-    servers = invoke(config, "servers", env=cli_env(sample_emu)).output
+    servers = invoke(config, sample_emu, "servers").output
     assert "sql01.contoso.com" in servers and "HTTP 500" in servers
 
 
@@ -194,6 +180,6 @@ def test_validate_reports_problems_with_file_and_element(tmp_path) -> None:
     bad = tmp_path / "Wrong.Name.xml"
     bad.write_text('<ManagementPack ContentReadable="True" SchemaVersion="2.0"><Manifest><Identity><ID>Contoso.X</ID>'
                    '<Version>1.0</Version></Identity><Name>x</Name></Manifest></ManagementPack>', encoding="utf-8")
-    result = invoke(tmp_path / "unused.toml", "validate", str(bad), env={})
+    result = invoke(tmp_path / "unused.toml", None, "validate", str(bad))
     assert result.exit_code == 1
     assert str(bad) in result.output and "Version" in result.output and "filename" in result.output

@@ -28,6 +28,7 @@ from servicemap_sync.emulator import Emulator, Fault, Scenario
 from servicemap_sync.emulator.faults import FaultBook
 from servicemap_sync.mp.ids import mp_id
 from servicemap_sync.mp.validate import validate_file
+from scenario_lookup import machine_named
 
 PREFIX = "ServiceMapSync"
 VICTIM = "sql01.contoso.com"
@@ -58,13 +59,7 @@ class Estate:
 
     def machine(self, server: str) -> str:
         """The Service Map resource name of ``server`` (what a Fault's ``machine`` names)."""
-        wanted = server.lower()
-        for name, machine in self.emu.scenario.machines.items():
-            props = machine["properties"]
-            names = (props.get("fullyQualifiedDomainName"), props.get("computerName"), props.get("displayName"))
-            if wanted in {n.lower() for n in names if n}:
-                return name
-        raise KeyError(server)
+        return machine_named(self.emu.scenario, server)
 
     def baseline(self) -> dict[str, bytes]:
         """A clean sync; returns every server's published bytes."""

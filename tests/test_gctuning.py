@@ -5,23 +5,25 @@ from __future__ import annotations
 import gc
 import threading
 
+import pytest
+
 from servicemap_sync.gctuning import RUN_THRESHOLDS, relaxed_gc
 
 
 def test_thresholds_are_raised_inside_and_restored_after_nesting_and_errors() -> None:
     before = gc.get_threshold()
-    try:
+    assert before != RUN_THRESHOLDS  # else "restored" below would prove nothing
+    with pytest.raises(ValueError):  # the error passes through
         with relaxed_gc():
             assert gc.get_threshold() == RUN_THRESHOLDS
             with relaxed_gc():
                 raise ValueError
-    except ValueError:
-        pass
     assert gc.get_threshold() == before
 
 
 def test_concurrent_blocks_restore_only_when_the_last_one_ends() -> None:
     before = gc.get_threshold()
+    assert before != RUN_THRESHOLDS
     inside, release = threading.Event(), threading.Event()
 
     def worker() -> None:

@@ -36,6 +36,8 @@ def imported_layers(path: Path) -> set[str]:
                     names.update(alias.name for alias in node.names)
             elif node.module and node.module.startswith("servicemap_sync."):
                 names.add(node.module.split(".")[1])
+            elif node.module == "servicemap_sync":  # from servicemap_sync import cli
+                names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.Import):
             names.update(a.name.split(".")[1] for a in node.names if a.name.startswith("servicemap_sync."))
     return names

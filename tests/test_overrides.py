@@ -14,7 +14,7 @@ RULE = "Microsoft.SystemCenter.ServiceMap.Import.Rule"
 SHARED_EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "scom-mp" / "examples" / "QND.ClusterDisk.Addendum.overrides.xml"
 
 
-def _mp(overrides: str, *, references: str | None = None, prolog: str = '<?xml version="1.0" encoding="utf-8"?>') -> str:
+def override_mp(overrides: str, *, references: str | None = None, prolog: str = '<?xml version="1.0" encoding="utf-8"?>') -> str:
     """An override MP as the SCOM console exports it, with ``overrides`` inside <Overrides>."""
     if references is None:
         references = """
@@ -56,7 +56,7 @@ def _mp(overrides: str, *, references: str | None = None, prolog: str = '<?xml v
 """
 
 
-def _config(override_id: str, parameter: str, value: str, *, enforced: str = "false", rule: str = f"SM!{RULE}") -> str:
+def rule_override(override_id: str, parameter: str, value: str, *, enforced: str = "false", rule: str = f"SM!{RULE}") -> str:
     return f"""
       <RuleConfigurationOverride ID="{override_id}" Context="SystemCenter!Microsoft.SystemCenter.AllManagementServersPool" Enforced="{enforced}" Rule="{rule}" Module="DS" Parameter="{parameter}">
         <Value>{value}</Value>
@@ -77,11 +77,11 @@ def _write(tmp_path: Path, text: str, *, encoding: str = "utf-8", name: str = "C
 
 
 def test_all_four_parameters_with_their_source(tmp_path: Path) -> None:
-    path = _write(tmp_path, _mp(
+    path = _write(tmp_path, override_mp(
         _property("Contoso.Override.Enabled", "false")
-        + _config("Contoso.Override.Interval", "IntervalSeconds", "1800")
-        + _config("Contoso.Override.Timeout", "TimeoutSeconds", "600", enforced="true")
-        + _config("Contoso.Override.Window", "TimeWindowMinutes", "30")
+        + rule_override("Contoso.Override.Interval", "IntervalSeconds", "1800")
+        + rule_override("Contoso.Override.Timeout", "TimeoutSeconds", "600", enforced="true")
+        + rule_override("Contoso.Override.Window", "TimeWindowMinutes", "30")
     ))
     assert read_rule_overrides(path, rule_id=RULE) == {
         "Enabled": RuleOverride("Contoso.Override.Enabled", "Enabled", "false", False,
@@ -96,23 +96,23 @@ def test_all_four_parameters_with_their_source(tmp_path: Path) -> None:
 
 
 def test_values_are_returned_raw_not_range_checked(tmp_path: Path) -> None:
-    path = _write(tmp_path, _mp(_config("O.Window", "TimeWindowMinutes", "90") + _config("O.Interval", "IntervalSeconds", " soon ")))
+    path = _write(tmp_path, override_mp(rule_override("O.Window", "TimeWindowMinutes", "90") + rule_override("O.Interval", "IntervalSeconds", " soon ")))
     result = read_rule_overrides(path, rule_id=RULE)
     assert (result["TimeWindowMinutes"].value, result["IntervalSeconds"].value) == ("90", " soon ")
 
 
 @pytest.mark.parametrize("rule", [RULE, f"SM!{RULE}", f"ServiceMap!{RULE}"])
 def test_rule_with_or_without_any_alias(tmp_path: Path, rule: str) -> None:
-    path = _write(tmp_path, _mp(_config("O.Interval", "IntervalSeconds", "900", rule=rule)))
+    path = _write(tmp_path, override_mp(rule_override("O.Interval", "IntervalSeconds", "900", rule=rule)))
     assert read_rule_overrides(path, rule_id=RULE)["IntervalSeconds"].value == "900"
 
 
 def test_other_rules_parameters_and_elements_are_ignored(tmp_path: Path) -> None:
-    path = _write(tmp_path, _mp(
-        _config("O.OtherRule", "IntervalSeconds", "60", rule="SM!Microsoft.SystemCenter.ServiceMap.Other.Rule")
-        + _config("O.Prefix", "IntervalSeconds", "61", rule=f"SM!{RULE}.Extra")
-        + _config("O.EmptyAlias", "IntervalSeconds", "62", rule=f"!{RULE}")
-        + _config("O.OtherParameter", "SyncTime", "02:00")
+    path = _write(tmp_path, override_mp(
+        rule_override("O.OtherRule", "IntervalSeconds", "60", rule="SM!Microsoft.SystemCenter.ServiceMap.Other.Rule")
+        + rule_override("O.Prefix", "IntervalSeconds", "61", rule=f"SM!{RULE}.Extra")
+        + rule_override("O.EmptyAlias", "IntervalSeconds", "62", rule=f"!{RULE}")
+        + rule_override("O.OtherParameter", "SyncTime", "02:00")
         + _property("O.OtherRuleEnabled", "false", rule="SM!Some.Other.Rule")
         + f"""
       <MonitorPropertyOverride ID="O.Monitor" Context="SM!X" Enforced="true" Monitor="SM!{RULE}" Property="Enabled">
@@ -127,9 +127,9 @@ def test_other_rules_parameters_and_elements_are_ignored(tmp_path: Path) -> None
 
 
 def test_enforced_beats_not_enforced_whatever_the_order(tmp_path: Path) -> None:
-    path = _write(tmp_path, _mp(
-        _config("O.A", "IntervalSeconds", "600", enforced="true")
-        + _config("O.B", "IntervalSeconds", "900")
+    path = _write(tmp_path, override_mp(
+        rule_override("O.A", "IntervalSeconds", "600", enforced="true")
+        + rule_override("O.B", "IntervalSeconds", "900")
         + _property("O.C", "true")
         + _property("O.D", "false", enforced="1")
         + _property("O.E", "true")
@@ -140,9 +140,9 @@ def test_enforced_beats_not_enforced_whatever_the_order(tmp_path: Path) -> None:
 
 
 def test_among_equals_the_last_in_document_order_wins(tmp_path: Path) -> None:
-    path = _write(tmp_path, _mp(
-        _config("O.Z", "TimeoutSeconds", "100") + _config("O.A", "TimeoutSeconds", "200")
-        + _config("O.M", "TimeWindowMinutes", "10", enforced="true") + _config("O.B", "TimeWindowMinutes", "20", enforced="true")
+    path = _write(tmp_path, override_mp(
+        rule_override("O.Z", "TimeoutSeconds", "100") + rule_override("O.A", "TimeoutSeconds", "200")
+        + rule_override("O.M", "TimeWindowMinutes", "10", enforced="true") + rule_override("O.B", "TimeWindowMinutes", "20", enforced="true")
     ))
     result = read_rule_overrides(path, rule_id=RULE)
     assert (result["TimeoutSeconds"].override_id, result["TimeoutSeconds"].value) == ("O.A", "200")
@@ -152,7 +152,7 @@ def test_among_equals_the_last_in_document_order_wins(tmp_path: Path) -> None:
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig", "utf-8"])
 def test_scom_export_encodings(tmp_path: Path, encoding: str) -> None:
     prolog = '<?xml version="1.0" encoding="utf-16"?>' if encoding.startswith("utf-16") else '<?xml version="1.0" encoding="utf-8"?>'
-    text = _mp(_config("Contoso.Intervalle.Réglé", "IntervalSeconds", "1200"), prolog=prolog)
+    text = override_mp(rule_override("Contoso.Intervalle.Réglé", "IntervalSeconds", "1200"), prolog=prolog)
     if encoding == "utf-16-le":
         text = "\ufeff" + text  # BOM written by hand, as SCOM does, with explicit little-endian bytes
     path = _write(tmp_path, text, encoding=encoding)
@@ -184,7 +184,7 @@ def test_external_entity_is_neither_read_nor_fetched(tmp_path: Path) -> None:
             f'  <!ENTITY % remote SYSTEM "http://127.0.0.1:{port}/evil.dtd">\n'
             '  %remote;\n]>'
         )
-        path = _write(tmp_path, _mp(_config("O.Leak", "IntervalSeconds", "&secret;"), prolog=prolog))
+        path = _write(tmp_path, override_mp(rule_override("O.Leak", "IntervalSeconds", "&secret;"), prolog=prolog))
         with pytest.raises(ConfigError) as caught:
             read_rule_overrides(path, rule_id=RULE)
         with pytest.raises(BlockingIOError):
@@ -195,7 +195,7 @@ def test_external_entity_is_neither_read_nor_fetched(tmp_path: Path) -> None:
 def test_billion_laughs_is_refused_without_expansion(tmp_path: Path) -> None:
     levels = ['<!ENTITY l0 "ha">'] + [f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)]
     prolog = '<?xml version="1.0"?>\n<!DOCTYPE ManagementPack [\n' + "\n".join(levels) + "\n]>"
-    path = _write(tmp_path, _mp(_config("O.Laugh", "IntervalSeconds", "&l9;"), prolog=prolog))
+    path = _write(tmp_path, override_mp(rule_override("O.Laugh", "IntervalSeconds", "&l9;"), prolog=prolog))
     with pytest.raises(ConfigError) as caught:
         read_rule_overrides(path, rule_id=RULE)
     # libxml2 may stop it first ("amplification factor"); either way nothing was expanded.
@@ -203,7 +203,7 @@ def test_billion_laughs_is_refused_without_expansion(tmp_path: Path) -> None:
 
 
 def test_a_plain_doctype_is_refused_too(tmp_path: Path) -> None:
-    path = _write(tmp_path, _mp(_config("O.I", "IntervalSeconds", "60"), prolog="<!DOCTYPE ManagementPack>"))
+    path = _write(tmp_path, override_mp(rule_override("O.I", "IntervalSeconds", "60"), prolog="<!DOCTYPE ManagementPack>"))
     with pytest.raises(ConfigError, match="has a DOCTYPE"):
         read_rule_overrides(path, rule_id=RULE)
 
@@ -216,11 +216,11 @@ def test_a_plain_doctype_is_refused_too(tmp_path: Path) -> None:
         (b"<ManagementPack><Monitoring></ManagementPack>", "not well-formed XML"),
         (b"\x00\x01garbage", "not well-formed XML"),
         (b"<Overrides/>", "the root element is <Overrides>, not <ManagementPack>"),
-        (_mp(_config("O.I", "IntervalSeconds", "&undeclared;")).encode(), "not well-formed XML"),
-        (_mp(_config("", "IntervalSeconds", "60")).encode(), "<RuleConfigurationOverride> for IntervalSeconds has no ID"),
-        (_mp(_config("O.I", "IntervalSeconds", "60").replace("<Value>60</Value>", "")).encode(),
+        (override_mp(rule_override("O.I", "IntervalSeconds", "&undeclared;")).encode(), "not well-formed XML"),
+        (override_mp(rule_override("", "IntervalSeconds", "60")).encode(), "<RuleConfigurationOverride> for IntervalSeconds has no ID"),
+        (override_mp(rule_override("O.I", "IntervalSeconds", "60").replace("<Value>60</Value>", "")).encode(),
          "override O.I has no <Value>"),
-        (_mp(_property("O.E", "false", enforced="yes")).encode(), "override O.E has Enforced='yes', not true or false"),
+        (override_mp(_property("O.E", "false", enforced="yes")).encode(), "override O.E has Enforced='yes', not true or false"),
     ],
 )
 def test_bad_files_raise_config_error_naming_the_file(tmp_path: Path, content: bytes | None, message: str) -> None:

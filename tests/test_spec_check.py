@@ -28,11 +28,6 @@ TEMPLATE = (
 GOOD_QUERY = {"api-version": API_VERSION}
 
 
-@pytest.fixture(scope="module")
-def checker() -> SpecChecker:
-    return SpecChecker.load()
-
-
 def _examples(checker: SpecChecker) -> list[tuple[str, str, dict[str, Any], str, dict[str, Any]]]:
     """(method, path template, operation, file, example) for every x-ms-examples entry of the spec."""
     found = []

@@ -6,15 +6,20 @@ which would otherwise override a session-level ``verify``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
+from azure.identity import ClientSecretCredential
 
-from servicemap_sync.emulator import Emulator, Scenario, load_scenario
+from servicemap_sync.emulator import Emulator, Scenario
 
 API = "2015-11-01-preview"
 SCOPE = "https://management.azure.com/.default"
+
+
+def secret_credential(emu: Emulator, secret: str | None = None, **options: object) -> ClientSecretCredential:
+    """The real azure-identity credential, pointed at ``emu`` and trusting its CA."""
+    return ClientSecretCredential(emu.tenant_id, emu.client_id, secret or emu.client_secret, authority=emu.url,
+                                  disable_instance_discovery=True, connection_verify=str(emu.ca_path), **options)
 
 
 class Client:
@@ -57,15 +62,16 @@ class Client:
         return self.request("POST", f"{self.base}/generateMap", params={"api-version": API}, json=body)
 
 
-@pytest.fixture(scope="session")
-def sample() -> Scenario:
-    return load_scenario()
+@pytest.fixture
+def sample(sample_scenario: Scenario) -> Scenario:
+    """The session's sample scenario (``tests/conftest.py``), by the short name these tests use."""
+    return sample_scenario
 
 
 @pytest.fixture
-def emu(sample: Scenario) -> Iterator[Emulator]:
-    with Emulator(sample) as running:
-        yield running
+def emu(sample_emu: Emulator) -> Emulator:
+    """A running sample emulator (``tests/conftest.py``), by the short name these tests use."""
+    return sample_emu
 
 
 @pytest.fixture

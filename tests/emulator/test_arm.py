@@ -8,24 +8,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.identity import ClientSecretCredential
 from azure.mgmt.loganalytics import LogAnalyticsManagementClient
 
 from servicemap_sync.emulator import Emulator, Scenario
 from spec_check import SpecChecker
 
-from .conftest import API, Client
-
-
-@pytest.fixture(scope="module")
-def checker() -> SpecChecker:
-    return SpecChecker.load()
+from .conftest import API, Client, secret_credential
 
 
 def _mgmt(emu: Emulator) -> LogAnalyticsManagementClient:
-    cred = ClientSecretCredential(emu.tenant_id, emu.client_id, emu.client_secret, authority=emu.url,
-                                  disable_instance_discovery=True, connection_verify=str(emu.ca_path))
-    return LogAnalyticsManagementClient(cred, emu.subscription_id, base_url=emu.url,
+    return LogAnalyticsManagementClient(secret_credential(emu), emu.subscription_id, base_url=emu.url,
                                         connection_verify=str(emu.ca_path), retry_total=0)
 
 

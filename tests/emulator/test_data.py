@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from servicemap_sync.emulator import (Emulator, Scenario, load_scenario, synthetic_map, synthetic_scenario,
                                       write_scenario)
 from servicemap_sync.emulator.sample import sample_scenario
+from scenario_lookup import machine_named
 from spec_check import SpecChecker
 
 from .conftest import Client
@@ -22,19 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 PATH = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law/features/serviceMap"
 WINDOW = {"startTime": "2024-05-06T07:00:00Z", "endTime": "2024-05-06T07:10:00Z"}
 ROLES = {"webServer", "appServer", "databaseServer", "ldapServer", "smbServer"}
-
-
-@pytest.fixture(scope="module")
-def checker() -> SpecChecker:
-    return SpecChecker.load()
-
-
-def _machine_of(sample: Scenario, name: str) -> dict:
-    matches = [m for m in sample.machines.values()
-               if name.lower() in {str(m["properties"].get(k, "")).lower()
-                                   for k in ("fullyQualifiedDomainName", "computerName", "displayName")}]
-    assert len(matches) == 1, name
-    return matches[0]
 
 
 def _connections(sample: Scenario) -> list[tuple[str, dict]]:
@@ -67,7 +55,7 @@ def test_committed_sample_files_match_their_generator(tmp_path: Path) -> None:
 
 def test_servers_group_names_each_match_one_machine(sample: Scenario) -> None:
     assert len(sample.servers_group) == 9
-    matched = {_machine_of(sample, server)["name"] for server in sample.servers_group}
+    matched = {machine_named(sample, server) for server in sample.servers_group}
     assert len(matched) == 9
     outside = set(sample.machines) - matched
     assert [sample.machines[n]["properties"]["computerName"] for n in outside] == ["BUILD01"]
@@ -104,8 +92,8 @@ def test_sample_holds_the_awkward_cases(sample: Scenario) -> None:
 
 
 def test_domain_controller_and_monitoring_reach_everyone(sample: Scenario) -> None:
-    dc01 = _machine_of(sample, "dc01.contoso.com")["name"].lower()
-    mon01 = _machine_of(sample, "mon01.contoso.com")["name"].lower()
+    dc01 = machine_named(sample, "dc01.contoso.com").lower()
+    mon01 = machine_named(sample, "mon01.contoso.com").lower()
     for name, machine in sample.machines.items():
         ports = {(c["properties"]["destination"]["properties"]["machine"]["name"].lower(),
                   c["properties"]["serverPort"]["properties"]["portNumber"])

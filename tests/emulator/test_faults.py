@@ -12,7 +12,7 @@ from azure.identity import ClientSecretCredential
 
 from servicemap_sync.emulator import Emulator, Fault, Scenario
 
-from .conftest import SCOPE, Client
+from .conftest import SCOPE, Client, secret_credential
 from .mapcheck import map_problems
 
 
@@ -114,9 +114,7 @@ def test_dangling_fault_points_a_connection_outside_the_nodes(emu: Emulator, cli
 
 def test_token_fault_fails_the_credential(emu: Emulator) -> None:
     def credential() -> ClientSecretCredential:
-        return ClientSecretCredential(emu.tenant_id, emu.client_id, emu.client_secret, authority=emu.url,
-                                      disable_instance_discovery=True, connection_verify=str(emu.ca_path),
-                                      retry_total=0)
+        return secret_credential(emu, retry_total=0)
 
     emu.add_fault(Fault(operation="token", kind="status", status=500, count=1))
     with pytest.raises(ClientAuthenticationError, match="500"):

@@ -7,21 +7,16 @@ import json
 import jwt
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
-from azure.identity import CertificateCredential, ClientSecretCredential
+from azure.identity import CertificateCredential
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from servicemap_sync.emulator import Emulator
 
-from .conftest import SCOPE, Client
-
-
-def _secret_credential(emu: Emulator, secret: str | None = None) -> ClientSecretCredential:
-    return ClientSecretCredential(emu.tenant_id, emu.client_id, secret or emu.client_secret, authority=emu.url,
-                                  disable_instance_discovery=True, connection_verify=str(emu.ca_path))
+from .conftest import SCOPE, Client, secret_credential
 
 
 def test_client_secret_credential_gets_a_token_the_arm_side_accepts(emu: Emulator, client: Client) -> None:
-    token = _secret_credential(emu).get_token(SCOPE)
+    token = secret_credential(emu).get_token(SCOPE)
     assert token.token
     assert client.request("GET", client.workspace_url, token=token.token,
                           params={"api-version": "2025-07-01"}).status_code == 200
@@ -53,7 +48,7 @@ def test_assertion_signed_by_another_key_is_refused(emu: Emulator, client: Clien
 def test_wrong_secret_fails_with_invalid_client_and_is_never_echoed(emu: Emulator, client: Client) -> None:
     wrong = "not-the-secret-" + "x" * 25
     with pytest.raises(ClientAuthenticationError) as caught:
-        _secret_credential(emu, wrong).get_token(SCOPE)
+        secret_credential(emu, wrong).get_token(SCOPE)
     assert "AADSTS7000215" in str(caught.value)
     response = client.token_response(client_secret=wrong)
     assert response.status_code == 401
@@ -99,7 +94,7 @@ def test_revoked_secret_refuses_new_tokens_but_keeps_old_ones(emu: Emulator, cli
     old_token = client.token
     emu.revoke_secret()
     with pytest.raises(ClientAuthenticationError) as caught:
-        _secret_credential(emu).get_token(SCOPE)
+        secret_credential(emu).get_token(SCOPE)
     assert "AADSTS7000222" in str(caught.value)
     assert client.request("GET", client.workspace_url, token=old_token,
                           params={"api-version": "2025-07-01"}).status_code == 200

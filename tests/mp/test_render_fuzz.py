@@ -141,6 +141,9 @@ def test_display_strings_keep_the_human_names(smap: ServerMap) -> None:
     root = etree.fromstring(rendered.xml)
     shown = {ds.get("ElementID"): _visible(ds.findtext("Name") or "") for ds in root.iter("DisplayString")}
     boxes = {c.key: c.id for c in build_diagram(graph, mp_id_prefix=PREFIX).components}
+    # the boxes come from the code under test: check they cover the server and its drawn processes
+    own_processes = {key for key in graph.nodes if key.kind == "process" and key.machine == smap.focus.machine}
+    assert {smap.focus} | own_processes <= boxes.keys()
     human = {p.key: p.label for p in smap.processes if p.key.machine == smap.focus.machine}
     human.update({m.key: m.label for m in smap.machines})
     for key, component in boxes.items():

@@ -17,6 +17,7 @@ from servicemap_sync.graph import build_graph
 from servicemap_sync.mp import render_management_pack
 from servicemap_sync.mp.validate import validate_bytes
 from servicemap_sync.sources.parse import parse_map_response
+from scenario_lookup import machine_named
 
 SCENARIO = load_scenario()
 KINDS = {"Machine": "machine", "Process": "process", "Clients": "clients"}
@@ -62,13 +63,7 @@ def _kind(mp_id: str, component_id: str) -> str:
 
 
 def _server_machines() -> list[tuple[str, str]]:
-    by_label = {}
-    for name, machine in SCENARIO.machines.items():
-        props = machine["properties"]
-        for label in (props.get("fullyQualifiedDomainName"), props.get("computerName"), props.get("displayName")):
-            if label:
-                by_label.setdefault(label.lower(), name)
-    return [(server, by_label[server.lower()]) for server in SCENARIO.servers_group]
+    return [(server, machine_named(SCENARIO, server)) for server in SCENARIO.servers_group]
 
 
 @pytest.mark.parametrize("server, machine", _server_machines(), ids=[s for s, _ in _server_machines()])

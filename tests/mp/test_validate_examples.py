@@ -67,5 +67,7 @@ def test_the_examples_list_is_complete() -> None:
 
 
 def test_fragments_are_not_management_packs() -> None:
-    for fragment in sorted((EXAMPLES / "kevinholman-fragments").glob("*.mpx")):
+    fragments = sorted((EXAMPLES / "kevinholman-fragments").glob("*.mpx"))
+    assert fragments
+    for fragment in fragments:
         assert [p.rule for p in validate_file(fragment)] == ["root"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta, timezone
@@ -596,7 +597,22 @@ def test_well_formed_maps_never_need_the_careful_readers(source: str) -> None:
 def test_the_careful_readers_alone_give_the_same_synthetic_map() -> None:
     body = _synthetic_body(300)
     usual = _parse(body, focus=_synthetic_focus(body))
-    with replaced(SHORTCUTS, lambda *_args: None):
+    calls: Counter[str] = Counter()
+
+    def counted(module: object, name: str) -> Callable[..., object]:
+        real = getattr(module, name)
+        return lambda *args: calls.update([name]) or real(*args)
+
+    with replaced(SHORTCUTS, lambda *_args: None), ExitStack() as stack:
+        for module, name in CAREFUL_READERS:
+            stack.enter_context(mock.patch.object(module, name, counted(module, name)))
         careful = _parse(body, focus=_synthetic_focus(body))
     assert careful == usual
+    # every item went the careful way
+    nodes, edges = body["map"]["nodes"], body["map"]["edges"]
+    assert calls == Counter({
+        "careful_machine": len(nodes["machines"]), "careful_process": len(nodes["processes"]),
+        "careful_port": len(nodes["ports"]), "careful_client_group": len(nodes.get("clientGroups", [])),
+        "_connection": len(edges["connections"]), "_acceptor": len(edges["acceptors"]),
+    }) and calls["_connection"] > 0
     assert len({c.server_port.key for c in usual.connections}) > 1  # the map is not trivially small
