@@ -90,14 +90,23 @@ def _new_machine(
     )
 
 
-def usual_process(item: object, states: dict[str, str]) -> Process | None:
-    node = _usual_node(item, "process")
+def _usual_owned(item: object, kind: str) -> tuple[str, str, str, dict[str, Any]] | None:
+    """(id, owning machine, name, properties) of a process or port in the usual shape."""
+    node = _usual_node(item, kind)
     if node is None:
         return None
     resource_id, name, props = node
     owner = usual_owner(props.get("machine"))
+    return None if owner is None else (resource_id, owner, name, props)
+
+
+def usual_process(item: object, states: dict[str, str]) -> Process | None:
+    node = _usual_owned(item, "process")
+    if node is None:
+        return None
+    resource_id, owner, name, props = node
     fields, details_fields = usual_strings(props, _PROCESS_FIELDS), usual_strings(props.get("details"), _DETAILS_FIELDS)
-    if owner is None or fields is None or details_fields is None:
+    if fields is None or details_fields is None:
         return None
     return _new_process(resource_id, owner, name, fields, details_fields, states)
 
@@ -126,14 +135,13 @@ def _new_process(
 
 
 def usual_port(item: object, states: dict[str, str]) -> Port | None:
-    node = _usual_node(item, "port")
+    node = _usual_owned(item, "port")
     if node is None:
         return None
-    resource_id, name, props = node
-    owner = usual_owner(props.get("machine"))
+    resource_id, owner, name, props = node
     fields = usual_strings(props, _PORT_FIELDS)
     number, state = props.get("portNumber"), props.get("monitoringState")
-    if owner is None or fields is None or (number is not None and type(number) is not int) or (
+    if fields is None or (number is not None and type(number) is not int) or (
             state is not None and type(state) is not str):
         return None
     return _new_port(resource_id, owner, name, fields, number, state, states)
