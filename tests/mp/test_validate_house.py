@@ -25,6 +25,12 @@ def da_shape(root: etree._Element) -> list[Problem]:
     return house(validate_document(root), "da-shape")
 
 
+def the_one_da_shape_problem(root: etree._Element, element_id: str, words: str) -> None:
+    """The document has exactly one ``da-shape`` problem, at ``element_id``, saying ``words``."""
+    [problem] = da_shape(root)
+    assert f"[@ID='{element_id}']" in problem.element and words in problem.message, problem
+
+
 def by_id(root: etree._Element, element_id: str) -> etree._Element:
     return next(el for el in root.iter(etree.Element) if el.get("ID") == element_id)
 
@@ -113,16 +119,14 @@ def test_one_concrete_singleton_da() -> None:
 def test_component_must_be_concrete_singleton() -> None:
     root = build_da_mp()
     by_id(root, GROUP0).set("Abstract", "true")
-    [problem] = da_shape(root)
-    assert f"[@ID='{GROUP0}']" in problem.element and "concrete" in problem.message
+    the_one_da_shape_problem(root, GROUP0, "concrete")
 
 
 def test_component_must_be_a_member_of_the_da() -> None:
     root = build_da_mp(components=2)
     rules = first(by_id(root, f"{SERVICE}.Discovery"), "MembershipRules")
     rules.remove(rules[0])
-    [problem] = da_shape(root)
-    assert f"[@ID='{GROUP0}']" in problem.element and "not a member of the DA" in problem.message
+    the_one_da_shape_problem(root, GROUP0, "not a member of the DA")
 
 
 def test_a_retired_component_may_be_out_of_the_da_and_others_may_not() -> None:
@@ -132,8 +136,8 @@ def test_a_retired_component_may_be_out_of_the_da_and_others_may_not() -> None:
     rules.remove(rules[0])
     name = first(next(ds for ds in first(root, "DisplayStrings") if ds.get("ElementID") == GROUP0), "Name")
     name.text += RETIRED_MARK
-    [problem] = da_shape(root)  # only the component that is out of the DA without being retired
-    assert f"[@ID='{MP_ID}.CG.Group1']" in problem.element and "not a member of the DA" in problem.message
+    # only the component that is out of the DA without being retired
+    the_one_da_shape_problem(root, f"{MP_ID}.CG.Group1", "not a member of the DA")
 
 
 def test_membership_through_a_relationship_not_starting_at_the_da_does_not_count() -> None:
@@ -158,19 +162,16 @@ def test_component_with_own_members_needs_a_discovery() -> None:
         relationship(own, "System!System.Containment", GROUP0, "Windows!Microsoft.Windows.Computer"))
     add_display_string(root, own)
     drop(root, f"{GROUP0}.Discovery")
-    [problem] = da_shape(root)
-    assert f"[@ID='{GROUP0}']" in problem.element and "no GroupPopulator discovery" in problem.message
+    the_one_da_shape_problem(root, GROUP0, "no GroupPopulator discovery")
 
 
 def test_health_rollups_exist() -> None:
     root = build_da_mp(components=1)
     drop(root, f"{SERVICE}.Availability.Rollup")
-    [problem] = da_shape(root)
-    assert f"[@ID='{SERVICE}']" in problem.element and "up to the DA" in problem.message
+    the_one_da_shape_problem(root, SERVICE, "up to the DA")
     root = build_da_mp(components=1)
     drop(root, f"{GROUP0}.Availability.Rollup")
-    [problem] = da_shape(root)
-    assert f"[@ID='{GROUP0}']" in problem.element and f"'{MEMBERS}'" in problem.message
+    the_one_da_shape_problem(root, GROUP0, f"'{MEMBERS}'")
 
 
 @pytest.mark.parametrize(("alias", "library", "flagged"), [
