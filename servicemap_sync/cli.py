@@ -8,7 +8,6 @@ networkx) are imported inside the commands so ``--help`` and completion stay ins
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -97,14 +96,12 @@ def run(obj: Context, **kwargs) -> None:
 
     Example: servicemap-sync --log-format json run
     """
-    from .scheduler import run_forever
+    from .scheduler import run_forever, serve
 
     flags = _flags(kwargs)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     # A service's output is its log: each server and each run's summary are log records.
-    _guard(lambda: run_forever(lambda: obj.settings(flags), stop=stop))
+    _guard(lambda: serve(lambda: run_forever(lambda: obj.settings(flags), stop=stop), stop))
     sys.exit(0)
 
 
