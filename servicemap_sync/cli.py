@@ -96,12 +96,13 @@ def run(obj: Context, **kwargs) -> None:
 
     Example: servicemap-sync --log-format json run
     """
-    from .scheduler import run_forever, serve
+    from .scheduler import run_forever
+    from .signals import run_until_signalled
 
     flags = _flags(kwargs)
     stop = threading.Event()
     # A service's output is its log: each server and each run's summary are log records.
-    _guard(lambda: serve(lambda: run_forever(lambda: obj.settings(flags), stop=stop), stop))
+    _guard(lambda: run_until_signalled(lambda: run_forever(lambda: obj.settings(flags), stop=stop), stop))
     sys.exit(0)
 
 

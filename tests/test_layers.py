@@ -15,10 +15,11 @@ ALLOWED = {
     "graph": {"model", "errors"},
     "mp": {"model", "errors", "graph", "mp_templates"},
     "publish": {"errors"},
-    "emulator": {"samples"},
+    "emulator": {"samples", "signals"},
     "model": {"errors"},
     "config": {"errors", "overrides"},
     "overrides": {"errors"},
+    "signals": set(),
 }
 
 

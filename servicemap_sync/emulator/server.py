@@ -14,7 +14,6 @@ import logging
 import math
 import secrets
 import shutil
-import signal
 import socket
 import ssl
 import string
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..signals import run_until_signalled
 from .arm import Arm, Reply, Route, arm_error, dangle
 from .certs import make_pki
 from .faults import Fault, FaultBook
@@ -324,16 +324,14 @@ def serve_forever(scenario: Scenario, *, port: int, on_ready: Callable[[Emulator
     ``on_ready`` runs once the emulator listens (print its URL, CA path and secret there).
     """
     stopping = threading.Event()
-    in_main = threading.current_thread() is threading.main_thread()
-    # Both signals only set the event, so one arriving at any moment (even inside on_ready)
-    # leads to the same clean stop instead of a KeyboardInterrupt somewhere unexpected.
-    signals = (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in signals} if in_main else {}
-    try:
+
+    def serve() -> None:
         with Emulator(scenario, port=port, **options) as emu:
             on_ready(emu)
             stopping.wait()
             logger.info("signalled; stopping the emulator")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    if threading.current_thread() is threading.main_thread():
+        run_until_signalled(serve, stopping)
+    else:  # no signal reaches this thread: serve until the process ends
+        serve()

@@ -1,8 +1,9 @@
-"""``scheduler.serve``: the signal plumbing of ``servicemap-sync run``, in this process.
+"""``signals.run_until_signalled``: how ``run`` and the emulator stop, tested in this process.
 
-The loops here stand in for ``run_forever`` (which ``test_cli_service`` runs for real in a
-child process); what is under test is how a signal reaches the loop and how the main thread
-waits, which a child process cannot show from the inside.
+The work functions here stand in for ``run_forever`` and the emulator (which
+``test_cli_service`` and ``emulator/test_serve_forever`` run for real in child processes); what
+is under test is how a signal reaches the work and how the main thread waits, which a child
+process cannot show from the inside.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 
 import pytest
 
-from servicemap_sync.scheduler import serve
+from servicemap_sync.signals import run_until_signalled
 
 WAIT = 60.0
 
@@ -34,15 +35,15 @@ def signal_main_thread(sig: signal.Signals) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_the_loop_from_a_thread_the_main_thread_never_waits_on(sig) -> None:
+def test_a_signal_stops_work_in_a_thread_while_the_main_thread_never_waits_on_the_event(sig) -> None:
     stop = WatchedEvent()
     before = signal.getsignal(sig)
 
-    def loop() -> None:
+    def work() -> None:
         signal_main_thread(sig)
         assert stop.wait(WAIT), "the signal must set the stop event"
 
-    serve(loop, stop)
+    run_until_signalled(work, stop)
 
     assert stop.is_set()
     # A main thread that waited on the event could hold its lock when the handler runs.
@@ -50,19 +51,19 @@ def test_a_signal_stops_the_loop_from_a_thread_the_main_thread_never_waits_on(si
     assert signal.getsignal(sig) == before
 
 
-def test_a_loop_that_ends_by_itself_ends_serve_without_a_signal() -> None:
+def test_work_that_ends_by_itself_returns_without_a_signal() -> None:
     stop = threading.Event()
     ran = []
-    serve(lambda: ran.append(threading.current_thread() is not threading.main_thread()), stop)
+    run_until_signalled(lambda: ran.append(threading.current_thread() is not threading.main_thread()), stop)
     assert ran == [True] and not stop.is_set()
 
 
-def test_an_error_in_the_loop_is_raised_in_the_caller_and_handlers_are_restored() -> None:
+def test_an_error_in_the_work_is_raised_in_the_caller_and_handlers_are_restored() -> None:
     before = signal.getsignal(signal.SIGTERM)
 
-    def loop() -> None:
+    def work() -> None:
         raise LookupError("first settings invalid")
 
     with pytest.raises(LookupError, match="first settings invalid"):
-        serve(loop, threading.Event())
+        run_until_signalled(work, threading.Event())
     assert signal.getsignal(signal.SIGTERM) == before
