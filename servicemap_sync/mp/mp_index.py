@@ -47,8 +47,16 @@ REF_ATTRS = frozenset({
     "Context", "Rule", "Monitor", "Discovery", "Diagnostic", "Recovery", "Folder",
     "ParentFolder", "ElementID", "ImageID", "AlertMessage", "RunAs", "SecureReference",
 })
+#: Overrides that set one ``<Value>`` of a workflow's configuration or property, or of a
+#: secure reference (learn:jj130092; guide §5); with ``CategoryOverride`` and
+#: ``MonitoringOverride``, what ``Monitoring/Overrides`` may hold.
+VALUE_OVERRIDES = frozenset({
+    *(f"{kind}{form}Override" for kind in ("Rule", "Monitor", "Discovery", "Diagnostic", "Recovery")
+      for form in ("Configuration", "Property")),
+    "SecureReferenceOverride",
+})
 #: MP elements whose content model is checked.
-SHAPED_ELEMENTS = frozenset({"RelationshipType", "Discovery", "DependencyMonitor"})
+SHAPED_ELEMENTS = frozenset({"RelationshipType", "Discovery", "DependencyMonitor", *VALUE_OVERRIDES})
 #: Checked wherever it occurs outside the language packs.
 MEMBERSHIP_RULE = "MembershipRule"
 #: Children whose text is part of their parent's shape (``schema`` checks their values).
@@ -62,8 +70,9 @@ _MPELEMENT_MIN = _MPELEMENT_OPEN + _MPELEMENT_CLOSE
 ALIAS_USE = re.compile(r"\s*([A-Za-z0-9_]+)!([A-Za-z0-9._]+)\s*")
 
 #: tag → attributes the schema reference marks required (ClassType jj130264, RelationshipType
-#: jj130250, DependencyMonitor ee533964, View jj130064; Hosted/Singleton default to false there,
-#: so their absence is only a house problem: ``HOUSE_REQUIRED``)
+#: jj130250, DependencyMonitor ee533964, View jj130064, overrides jj130092 and guide §5, where
+#: ``Module`` is shown on RuleConfigurationOverride only and ``Enforced`` is left optional;
+#: Hosted/Singleton default to false, so their absence is only a house problem: ``HOUSE_REQUIRED``)
 REQUIRED = {
     "ClassType": ("ID", "Accessibility", "Abstract", "Base"),
     "RelationshipType": ("ID", "Accessibility", "Abstract", "Base"),
@@ -77,6 +86,19 @@ REQUIRED = {
     "Reference": ("Alias",),
     "LanguagePack": ("ID",),
     "DisplayString": ("ElementID",),
+    "RuleConfigurationOverride": ("ID", "Context", "Rule", "Module", "Parameter"),
+    "RulePropertyOverride": ("ID", "Context", "Rule", "Property"),
+    "MonitorConfigurationOverride": ("ID", "Context", "Monitor", "Parameter"),
+    "MonitorPropertyOverride": ("ID", "Context", "Monitor", "Property"),
+    "DiscoveryConfigurationOverride": ("ID", "Context", "Discovery", "Parameter"),
+    "DiscoveryPropertyOverride": ("ID", "Context", "Discovery", "Property"),
+    "DiagnosticConfigurationOverride": ("ID", "Context", "Diagnostic", "Parameter"),
+    "DiagnosticPropertyOverride": ("ID", "Context", "Diagnostic", "Property"),
+    "RecoveryConfigurationOverride": ("ID", "Context", "Recovery", "Parameter"),
+    "RecoveryPropertyOverride": ("ID", "Context", "Recovery", "Property"),
+    "SecureReferenceOverride": ("ID", "Context", "SecureReference"),
+    "CategoryOverride": ("ID", "Context"),
+    "MonitoringOverride": ("ID", "Context"),
 }
 HOUSE_REQUIRED = {"ClassType": ("Hosted", "Singleton")}
 BOOLEAN = ("true", "false")

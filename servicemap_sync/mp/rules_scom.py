@@ -13,6 +13,9 @@ too and reported with scope ``"house"``:
 * ``required-attr`` — ``ClassType`` ``Hosted``/``Singleton`` (the schema reference gives
   them a default of false) and the root's ``SchemaVersion="2.0"``/``ContentReadable``.
 
+IDs are compared case-insensitively for uniqueness (SCOM stores them in a case-insensitive
+database column), references case-sensitively (as the XSD's keys do).
+
 The schema tables (content models, required attributes, attribute values) and the
 checks they drive live in ``schema``.
 """
@@ -36,6 +39,25 @@ _HOUSE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
 _HOUSE_IDS = re.compile(f"(?:{_HOUSE_ID.pattern}\n)+")
 _MAX_ID = 255
 _ENDS = frozenset({"Source", "Target"})
+#: an override's reference attribute → what a local element it names must be (learn:jj130092)
+_OVERRIDE_REFERENTS = {
+    "Context": ("ClassType",),
+    "Rule": ("Rule",),
+    "Monitor": ("UnitMonitor", "AggregateMonitor", "DependencyMonitor"),
+    "Discovery": ("Discovery",),
+    "Diagnostic": ("Diagnostic",),
+    "Recovery": ("Recovery",),
+    "SecureReference": ("SecureReference",),
+}
+_GUID = re.compile(r"(\{)?[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?(1)\})")
+_DECIMAL = r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+#: OverrideableParameter ParameterType → what an override's <Value> must look like (guide §5)
+_PARAMETER_VALUES = {
+    "int": re.compile(r"\s*[+-]?[0-9]+\s*"),
+    "decimal": re.compile(_DECIMAL + r"\s*"),
+    "double": re.compile(_DECIMAL + r"(?:[eE][+-]?[0-9]+)?\s*|\s*(?:-?INF|NaN)\s*"),
+    "bool": re.compile(r"\s*(?:true|false|1|0)\s*"),
+}
 
 
 def check(index: MpIndex, filename: str | None, emit: Emit) -> None:
@@ -46,6 +68,7 @@ def check(index: MpIndex, filename: str | None, emit: Emit) -> None:
     _check_uses(index, emit)
     _check_attributes(index, emit)
     _check_relationships(index, emit)
+    _check_overrides(index, emit)
     _check_language_packs(index, emit)
 
 
@@ -61,12 +84,9 @@ def _check_id(value: str, el: etree._Element, emit: Emit) -> None:
 
 
 def _check_ids(index: MpIndex, emit: Emit) -> None:
-    identity = index.identity
-    if index.mp_id is not None and identity is not None:
-        _check_id(index.mp_id, identity, emit)
-        clash = index.elements.get(index.mp_id)
-        if clash is not None:
-            emit(SCOM, "duplicate-id", clash, f"ID '{index.mp_id}' is the MP's own ID")
+    identity, mp_id = index.identity, index.mp_id
+    if mp_id is not None and identity is not None:
+        _check_id(mp_id, identity, emit)
     ids = index.elements.keys()
     # one regex over all IDs; only when it fails are they checked one by one
     if ids and not (_HOUSE_IDS.fullmatch("\n".join(ids) + "\n") and max(map(len, ids)) <= _MAX_ID):
@@ -74,6 +94,23 @@ def _check_ids(index: MpIndex, emit: Emit) -> None:
             _check_id(el_id, el, emit)
     for el, first in index.duplicates:
         emit(SCOM, "duplicate-id", el, f"ID '{el.get('ID')}' is already used at {where(first)}")
+    # the same, ignoring case: one lower() over all IDs; pairs are looked for only when it finds some
+    folded = "\n".join(ids if mp_id is None else (mp_id, *ids)).lower().split("\n")
+    if len(set(folded)) != len(folded):
+        _check_case_duplicates(index, mp_id, emit)
+
+
+def _check_case_duplicates(index: MpIndex, mp_id: str | None, emit: Emit) -> None:
+    """IDs equal but for case to the MP ID or to an earlier element's ID (document order)."""
+    seen: dict[str, str | None] = {} if mp_id is None else {mp_id.lower(): None}  # None: the MP itself
+    for el_id, el in index.elements.items():
+        first = seen.setdefault(el_id.lower(), el_id)
+        if first is None:
+            same = "" if el_id == mp_id else f" '{mp_id}' but for case (SCOM IDs are case-insensitive)"
+            emit(SCOM, "duplicate-id", el, f"ID '{el_id}' is the MP's own ID{same}")
+        elif first != el_id:
+            emit(SCOM, "duplicate-id", el, f"ID '{el_id}' differs only in case from '{first}' at "
+                                           f"{where(index.elements[first])} (SCOM IDs are case-insensitive)")
 
 
 def _check_version(text: str | None, el: etree._Element, what: str, emit: Emit) -> None:
@@ -243,6 +280,78 @@ def _check_relationships(index: MpIndex, emit: Emit) -> None:
                 emit(SCOM, "required-attr", end, f"<{end_tag}> needs the Type attribute (a class ID)")
             elif "!" not in type_ref and type_ref not in elements:
                 emit(SCOM, "dangling-ref", end, f"Type='{type_ref}' names no element defined in this MP")
+
+
+def _check_overrides(index: MpIndex, emit: Emit) -> None:
+    """What each override names (guide §5, §7.8): its Context a class, its Rule / Monitor /
+    Discovery / … that kind of workflow, each a local ID or ``Alias!ID``; ContextInstance a
+    GUID; and, for a configuration override of a workflow of this MP, its Module and
+    Parameter (:func:`_check_parameter`). A local name defined nowhere is a ``dangling-ref``
+    and an undeclared alias ``alias-undeclared`` (:func:`_check_uses`)."""
+    for tag in sorted(schema.CHOICES["Overrides"]):
+        for override in index.tagged(tag):
+            instance = override.get("ContextInstance")
+            if instance is not None and not _GUID.fullmatch(instance):
+                emit(SCOM, "attr-value", override, f"ContextInstance='{instance}' must be a GUID")
+            for attr, kinds in _OVERRIDE_REFERENTS.items():
+                value = override.get(attr)
+                referent = None if value is None else _override_referent(index, override, attr, value, kinds, emit)
+                if referent is not None and attr != "Context" and tag.endswith("ConfigurationOverride"):
+                    _check_parameter(index, override, referent, emit)
+
+
+def _override_referent(index: MpIndex, override: etree._Element, attr: str, value: str,
+                       kinds: tuple[str, ...], emit: Emit) -> etree._Element | None:
+    """The element of this MP that an override's ``attr`` names, when it is one of ``kinds``."""
+    alias, bang, name = value.rpartition("!")
+    if not (_ID.fullmatch(name) and (not bang or _ID.fullmatch(alias))):
+        emit(SCOM, "override-ref", override, f"{attr}='{value}' must be an element ID or Alias!ID")
+        return None
+    found = None if bang else index.elements.get(value)
+    if found is not None and found.tag in kinds:
+        return found
+    if found is not None or (not bang and value == index.mp_id):
+        what = "the MP itself" if found is None else f"a <{found.tag}>"
+        emit(SCOM, "override-target", override, f"{attr}='{value}' is {what}; it must name a {' or '.join(kinds)}")
+    return None
+
+
+def _check_parameter(index: MpIndex, override: etree._Element, workflow: etree._Element, emit: Emit) -> None:
+    """Module and Parameter of a configuration override of a workflow of this MP.
+
+    The Module must be one of the workflow's modules; a monitor has none (guide §5), its
+    parameters are its monitor type's. When that module or monitor type is defined here too,
+    the Parameter must be one of its OverrideableParameters and the Value fit its type.
+    """
+    if workflow.tag.endswith("Monitor"):
+        type_id = workflow.get("TypeID")
+    else:
+        module = override.get("Module")
+        if module is None:
+            return
+        modules = {m.get("ID"): m.get("TypeID") for m in workflow.iterdescendants(etree.Element)
+                   if m.get("TypeID") is not None and m.get("ID") is not None}
+        if module not in modules:
+            emit(SCOM, "override-module", override, f"Module='{module}' is not a module of '{workflow.get('ID')}' "
+                                                    f"(its modules: {', '.join(sorted(modules)) or 'none'})")
+            return
+        type_id = modules[module]
+    module_type = index.elements.get(type_id or "")
+    parameter = override.get("Parameter")
+    if module_type is None or parameter is None:
+        return
+    declared = {p.get("ID"): p.get("ParameterType") for p in module_type.iter("OverrideableParameter")}
+    if parameter not in declared:
+        emit(SCOM, "override-parameter", override,
+             f"Parameter='{parameter}' is not an OverrideableParameter of '{type_id}' "
+             f"(it declares: {', '.join(sorted(filter(None, declared))) or 'none'})")
+        return
+    kind = declared[parameter]
+    value = child_text(override, "Value")
+    pattern = _PARAMETER_VALUES.get(kind or "")
+    if value is not None and pattern is not None and not pattern.fullmatch(value):
+        emit(SCOM, "override-value", override, f"<Value> '{value}' is not a valid {kind} "
+                                               f"(ParameterType of '{parameter}')")
 
 
 def _check_language_packs(index: MpIndex, emit: Emit) -> None:

@@ -6,8 +6,11 @@ counts), required attributes, boolean and enumerated attribute values. Where the
 gives no order (inside ``Rule``, ``ClassType``, unknown monitor types…) nothing is
 checked rather than guessed.
 
+``Manifest/References`` is required, though it may hold no ``Reference``: the schema
+reference page for Manifest (learn:jj130527) lists it as a required element.
+
 Speed: the containers that repeat once per component or arrow (``RelationshipType``,
-``Discovery``, ``DependencyMonitor``, ``MembershipRule``, ``DisplayString``) share a few
+``Discovery``, ``DependencyMonitor``, overrides, ``MembershipRule``, ``DisplayString``) share a few
 shapes (tag and child tags, recorded by ``mp_index``'s walk), so each distinct shape is
 checked once and its containers one by one only when it is wrong. The attribute tables
 live in ``mp_index``, whose walk screens every MP element against them: only the suspects
@@ -21,8 +24,8 @@ from collections.abc import Iterator
 from lxml import etree
 
 from servicemap_sync.mp.mp_index import (
-    ATTRIBUTE_VALUES, BOOLEAN, HOUSE, HOUSE_REQUIRED, MEMBERSHIP_RULE, REQUIRED, SCOM, SHAPED_ELEMENTS, Emit, MpIndex,
-    children, shape,
+    ATTRIBUTE_VALUES, BOOLEAN, HOUSE, HOUSE_REQUIRED, MEMBERSHIP_RULE, REQUIRED, SCOM, SHAPED_ELEMENTS,
+    VALUE_OVERRIDES, Emit, MpIndex, children, shape,
 )
 
 _MANY = 1 << 30
@@ -57,10 +60,14 @@ CONTENT: dict[str, tuple[tuple[str, int, int], ...]] = {
     "LanguagePacks": (("LanguagePack", 0, _MANY),),
     "DisplayStrings": (("DisplayString", 0, _MANY),),
     "DisplayString": (("Name", 1, 1), ("Description", 0, 1)),
+    # Module and Parameter are attributes (guide §5): a <Module> child is an unknown element
+    **dict.fromkeys(VALUE_OVERRIDES, (("Value", 1, 1),)),
 }
+#: containers whose children come in any order: tag → the children allowed
+CHOICES = {"Overrides": VALUE_OVERRIDES | {"CategoryOverride", "MonitoringOverride"}}
 #: sections and collections (below the root) whose content model is checked when present
 _NESTED = frozenset({"TypeDefinitions", "EntityTypes", "ClassTypes", "RelationshipTypes", "ModuleTypes",
-                     "Monitoring", "Presentation"})
+                     "Monitoring", "Presentation", "Overrides"})
 
 _MONITOR_VALUES = {
     "Algorithm": ("WorstOf", "BestOf", "Percentage"),
@@ -73,12 +80,15 @@ def check_content(el: etree._Element, emit: Emit) -> bool:
     """Order, unknown children and counts of a container with a known content model.
 
     Args:
-        el: the container; its tag must be a key of ``CONTENT``.
+        el: the container; its tag must be a key of ``CONTENT`` or ``CHOICES``.
         emit: where problems go.
 
     Returns:
         True when ``el`` is fine.
     """
+    allowed = CHOICES.get(el.tag)
+    if allowed is not None:
+        return _check_choice(el, allowed, emit)
     spec = CONTENT[el.tag]
     order = {t: i for i, (t, _, _) in enumerate(spec)}
     counts = dict.fromkeys(order, 0)
@@ -104,6 +114,17 @@ def check_content(el: etree._Element, emit: Emit) -> bool:
                  else f"<{el.tag}> allows at most one <{t}>, found {counts[t]}")
     if el.tag == "DependencyMonitor":
         ok = _check_monitor_values(el, emit) and ok
+    return ok
+
+
+def _check_choice(el: etree._Element, allowed: frozenset[str], emit: Emit) -> bool:
+    """Unknown children of a container whose children come in any order; True if none."""
+    ok = True
+    for c in children(el):
+        if c.tag not in allowed:
+            ok = False
+            emit(SCOM, "unknown-element", c,
+                 f"<{c.tag}> is not allowed in <{el.tag}>; expected one of {', '.join(sorted(allowed))}")
     return ok
 
 

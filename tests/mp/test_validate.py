@@ -258,6 +258,42 @@ def test_duplicate_alias_and_duplicate_reference() -> None:
     assert "[@Alias='SC2']" in p.element and "'SC'" in p.message
 
 
+def test_references_are_required_even_when_empty() -> None:
+    """The Manifest schema reference lists References as required; it may hold no Reference."""
+    mp_id = "Contoso.Standalone"
+    root = E.ManagementPack(
+        E.Manifest(E.Identity(E.ID(mp_id), E.Version("1.0.0.0")), E.Name(mp_id), E.References()),
+        E.LanguagePacks(E.LanguagePack(E.DisplayStrings(E.DisplayString(E.Name("Standalone"), ElementID=mp_id)),
+                                       ID="ENU", IsDefault="true")),
+        ContentReadable="true", SchemaVersion="2.0")
+    assert validate_document(root, filename=f"{mp_id}.xml") == []
+    section(root, "Manifest").remove(first(root, "References"))
+    missing = only(validate_document(root, filename=f"{mp_id}.xml"), "missing-element")
+    assert "References" in missing.message and missing.element.endswith("Manifest")
+
+
+def test_without_references_every_alias_is_undeclared_too() -> None:
+    root = build_da_mp()
+    manifest = section(root, "Manifest")
+    manifest.remove(manifest.find("References"))
+    problems = validate_document(root)
+    assert {p.rule for p in problems} == {"missing-element", "alias-undeclared"}
+    undeclared = [p for p in problems if p.rule == "alias-undeclared"]
+    assert sorted(p.message.split("'")[1] for p in undeclared) == sorted(alias for alias, _, _ in REFERENCES)
+
+
+def test_references_are_checked_when_present() -> None:
+    root = build_da_mp()
+    first(root, "References").append(E.Reference(E.ID("Other.Library"), E.Version("1.0"),
+                                                 E.PublicKeyToken("0123456789abcdef"), Alias="Other"))
+    problems = validate_document(root)
+    assert only(problems, "version").element == only(problems, "alias-unused", scope="house").element
+    assert "[@Alias='Other']" in only(problems, "version").element
+    first(root, "References").append(E.Reference(E.ID("Other.Library"), E.PublicKeyToken("0123456789abcdef"),
+                                                 Alias="Other"))
+    assert "[@Alias='Other']" in only(validate_document(root), "alias-duplicate").element
+
+
 @pytest.mark.parametrize(("tag", "attr"), [("Discovery", "Target"), ("DependencyMonitor", "RelationshipType"),
                                            ("FolderItem", "ElementID"), ("DisplayString", "ElementID"),
                                            ("DiscoveryRelationship", "TypeID"), ("View", "Target")])

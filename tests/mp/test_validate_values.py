@@ -25,6 +25,34 @@ def test_duplicate_id_but_folder_item_and_sub_element_ids_may_repeat() -> None:
     assert f"[@ID='{MP_ID}.Service']" in p.element and "already used at" in p.message
 
 
+def test_ids_differing_only_in_case_are_duplicates() -> None:
+    """SCOM keeps IDs in a case-insensitive column: ``A.B`` and ``a.b`` clash at import."""
+    root = build_da_mp()
+    first(root, "ClassTypes").append(class_type(f"{MP_ID}.service".lower(), f"{SD}.ServiceComponentGroup"))
+    data = etree.tostring(root, pretty_print=True)
+    lines = {el.get("ID"): el.sourceline for el in etree.fromstring(data).iter("ClassType")}
+    p = only(validate_bytes(data, house_rules=False), "duplicate-id")
+    lower, upper = f"{MP_ID}.service".lower(), f"{MP_ID}.Service"
+    assert p.element.endswith(f"ClassType[@ID='{lower}'] (line {lines[lower]})")
+    assert f"'{lower}'" in p.message and f"'{upper}'" in p.message and f"(line {lines[upper]})" in p.message
+
+
+def test_element_id_equal_to_the_mp_id_but_for_case() -> None:
+    root = build_da_mp()
+    rename(root, f"{MP_ID}.Diagram", MP_ID.upper())
+    p = only(validate_document(root, house_rules=False), "duplicate-id")
+    assert f"'{MP_ID.upper()}' is the MP's own ID '{MP_ID}'" in p.message and "/View[" in p.element
+    rename(root, MP_ID.upper(), MP_ID)
+    p = only(validate_document(root, house_rules=False), "duplicate-id")
+    assert p.message == f"ID '{MP_ID}' is the MP's own ID"
+
+
+def test_case_differences_alone_are_not_duplicates_of_other_ids() -> None:
+    root = build_da_mp()
+    rename(root, f"{MP_ID}.Diagram", f"{MP_ID}.DIAGRAM")  # unique, whatever its case
+    assert validate_document(root) == []
+
+
 def test_id_characters_and_length() -> None:
     view = f"{MP_ID}.Diagram"
     root = build_da_mp()
