@@ -5,9 +5,9 @@ with our own rules on top:
 
 * scope ``"scom"`` — import would reject the MP: element order and unknown elements
   where the guide gives the content model, ID characters/length/uniqueness (ignoring
-  case), versions, the file name, references and aliases, dangling local references, required attributes and their spelling,
-  overrides (what they name; Module, Parameter and Value against this MP's own
-  workflows and types), language packs (``rules_scom``);
+  case), versions, the file name, references and aliases, dangling local references,
+  required attributes and their spelling, overrides (what they name; Module, Parameter
+  and Value against this MP's own workflows and types), language packs (``rules_scom``);
 * scope ``"house"`` — ours: display strings, ID segments, unused aliases, and the shape
   of the Distributed Application we generate (``rules_house``).
 
