@@ -11,6 +11,7 @@ built-in defaults < ``[sync]`` < the override management pack < command-line fla
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,13 @@ class Schedule:
     sources: Mapping[str, str]
 
 
+def default_processes() -> int:
+    """Worker processes for large maps: one per core up to four; none on a single core, where
+    a worker would add the round trip and no second core (see :mod:`servicemap_sync.processing`)."""
+    cores = os.cpu_count() or 1
+    return 0 if cores < 2 else min(cores, 4)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run needs, validated."""
@@ -77,6 +85,8 @@ class Settings:
     concurrency: int = 8
     max_response_bytes: int = 64 * 1024 * 1024
     include_self_links: bool = False
+    processes: int = field(default_factory=default_processes)
+    large_map_bytes: int = 1024 * 1024
     override_mp: Path | None = None
     rule_id: str = DEFAULT_RULE_ID
     config_path: Path | None = None
@@ -129,6 +139,7 @@ _KNOWN_KEYS = {
     }),
     "sync": frozenset({
         "servers", "servers_file", "override_mp", "rule_id", "concurrency", "max_response_mb", "include_self_links",
+        "processes", "large_map_kb",
         *(key for key, *_rest in SCHEDULE_PARAMETERS.values()),
     }),
     "output": frozenset({"directory", "state_path", "mp_id_prefix"}),
@@ -173,6 +184,8 @@ def settings_from_dict(
         concurrency=_int(sync_raw, "sync.concurrency", 8, 1, 64),
         max_response_bytes=_int(sync_raw, "sync.max_response_mb", 64, 1, 1024) * 1024 * 1024,
         include_self_links=_bool(sync_raw, "sync.include_self_links", False),
+        processes=_int(sync_raw, "sync.processes", default_processes(), 0, 32),
+        large_map_bytes=_int(sync_raw, "sync.large_map_kb", 1024, 0, 1024 * 1024) * 1024,
         override_mp=override_mp,
         rule_id=rule_id,
         config_path=config_path,

@@ -1,9 +1,9 @@
 """Orchestration: one pass over the Servers Group (sync, rebuild, export).
 
 Per server the pipeline is fetch → parse → graph → render → validate → publish, run by a pool
-of workers so the slow part (waiting on Azure) overlaps. Each worker turns its server's map
-into a management pack and drops it before taking the next, so memory stays bounded by the
-pool size, not the estate. A failing server is recorded with its reason and never stops the
+of threads so the slow part (waiting on Azure) overlaps; large maps are processed in worker
+processes (see :mod:`.processing`). Each thread turns its server's map into a management pack
+and drops it before taking the next, so memory stays bounded by the pool size, not the estate. A failing server is recorded with its reason and never stops the
 others; configuration, sign-in and workspace errors stop the run before any server.
 """
 
@@ -14,12 +14,14 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import Settings
 from .errors import ConfigError, SyncError
 from .model import MatchedServer, ServerFailure
+from .processing import MapJob, MapProcessor
 from .publish.report import ServerChange
 from .publish.state import FAILED, PUBLISHED, UNCHANGED
 
@@ -148,10 +150,10 @@ class SyncService:
             raise ConfigError(f"--out {directory} cannot be created: {exc.strerror}") from None
         summary = RunSummary("export", self._now())
 
-        def write(server: str, graph, machine) -> ServerResult:
-            rendered, _ = _render(self.settings, server, graph, None)
+        def write(item: MatchedServer, raw: bytes, process: MapProcessor) -> ServerResult:
+            rendered = _render(self.settings, process, item, raw, None)[0].rendered
             path = publish_file(directory, rendered.filename, rendered.xml, setting="--out")
-            return ServerResult(server, EXPORTED, machine=machine.name, mp_id=rendered.mp_id,
+            return ServerResult(item.server, EXPORTED, machine=item.machine.name, mp_id=rendered.mp_id,
                                 version=rendered.version, path=path)
 
         self._pass(summary, progress, servers, publisher=write)
@@ -168,16 +170,19 @@ class SyncService:
 
         wanted = list(servers) if servers is not None else list(self.settings.servers)
         start, end = window_ending(self._now(), self.settings.schedule.time_window_minutes)
-        with open_session(self.settings) as session, relaxed_gc():
+        with open_session(self.settings) as session, relaxed_gc(), \
+                MapProcessor(self.settings.processes, self.settings.large_map_bytes) as process:
             matched, failures = match_servers(wanted, session.client.list_machines(start=start, end=end))
             matched, clashes = _one_pack_per_id(matched, self.settings.mp_id_prefix)
             for failure in [*failures, *clashes]:
                 self._record(summary, progress, publisher, _failed(failure))
-            self._run_workers(summary, progress, matched, session, publisher, start, end)
+            one = partial(self._one, session, publisher, process, start, end)
+            self._run_workers(summary, progress, publisher, matched, one)
             summary.requests = session.transport.stats.requests
             summary.throttled = session.transport.stats.throttled
 
-    def _run_workers(self, summary, progress, matched: list[MatchedServer], session, publisher, start, end) -> None:
+    def _run_workers(self, summary, progress, publisher, matched: list[MatchedServer],
+                     one: Callable[[MatchedServer], ServerResult]) -> None:
         pending = iter(matched)
         running: dict[Future, MatchedServer] = {}
         with ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="server") as pool:
@@ -186,7 +191,7 @@ class SyncService:
                     item = next(pending, None)
                     if item is None:
                         break
-                    running[pool.submit(self._one, session, publisher, item, start, end)] = item
+                    running[pool.submit(one, item)] = item
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -194,14 +199,11 @@ class SyncService:
                     running.pop(future)
                     self._record(summary, progress, publisher, future.result())
 
-    def _one(self, session, publisher, item: MatchedServer, start: datetime, end: datetime) -> ServerResult:
-        from .graph import build_graph
-
+    def _one(self, session, publisher, process: MapProcessor, start: datetime, end: datetime,
+             item: MatchedServer) -> ServerResult:
         try:
-            server_map = session.client.generate_map(item.server, item.machine, start=start, end=end)
-            graph = build_graph(server_map, include_self_links=self.settings.include_self_links)
-            del server_map
-            return publisher(item.server, graph, item.machine)
+            raw = session.client.fetch_map(item.server, item.machine, start=start, end=end)
+            return publisher(item, raw, process)
         except ConfigError:
             raise
         except SyncError as exc:
@@ -241,25 +243,26 @@ class _Publisher:
         self._state = state
         self._force = force
 
-    def __call__(self, server: str, graph, machine) -> ServerResult:
+    def __call__(self, item: MatchedServer, raw: bytes, process: MapProcessor) -> ServerResult:
         from .publish import publish_file
 
+        server, machine = item.server, item.machine
         out = self._settings.output_directory
         before = self._state.get(server)
-        rendered, previous = _render(self._settings, server, graph, before.version if before else None)
+        processed, previous = _render(self._settings, process, item, raw, before.version if before else None)
+        rendered = processed.rendered
         version = rendered.version
         mp_id = rendered.mp_id
-        os_family = graph.nodes[graph.graph["focus"]].get("os_family")
         now = self._now()
         if (not self._force and before is not None and previous is not None
                 and before.content_hash == rendered.content_hash and previous.version == before.version):
-            self._state.record_unchanged(server, machine=machine.name, os_family=os_family, at=now)
+            self._state.record_unchanged(server, machine=machine.name, os_family=processed.os_family, at=now)
             return ServerResult(server, UNCHANGED, machine=machine.name, mp_id=mp_id, version=before.version,
                                 path=out / rendered.filename)
         path = publish_file(out, rendered.filename, rendered.xml)
         arrows = sorted(f"{a}->{b}{port}" for a, b, port in rendered.arrows)  # port is ":1433" or ""
         self._state.record_published(
-            server, machine=machine.name, os_family=os_family, mp_id=rendered.mp_id, version=version,
+            server, machine=machine.name, os_family=processed.os_family, mp_id=rendered.mp_id, version=version,
             content_hash=rendered.content_hash, components=sorted(rendered.components), connections=arrows, at=now,
         )
         change = ServerChange.compare(
@@ -300,21 +303,22 @@ def _one_pack_per_id(matched: list[MatchedServer], prefix: str) -> tuple[list[Ma
     return kept, clashes
 
 
-def _render(settings: Settings, server: str, graph, state_version: str | None):
-    """Render ``server`` as the next version after the published file and the state, whichever is newer.
+def _render(settings: Settings, process: MapProcessor, item: MatchedServer, raw: bytes, state_version: str | None):
+    """Process ``raw`` into the next version after the published file and the state, whichever is newer.
 
     The previous file (read, never written here) carries the public types SCOM already has,
     so the new version keeps them (retired) and imports as an upgrade.
     """
-    from .mp import render_management_pack
     from .mp.ids import mp_id
     from .publish import next_version, read_published
 
-    previous = read_published(settings.output_directory / f"{mp_id(settings.mp_id_prefix, server)}.xml")
-    version = next_version(_newest(state_version, previous.version if previous else None))
-    rendered = render_management_pack(graph, mp_id_prefix=settings.mp_id_prefix, version=version,
-                                      previous=previous.xml if previous else None)
-    return rendered, previous
+    previous = read_published(settings.output_directory / f"{mp_id(settings.mp_id_prefix, item.server)}.xml")
+    job = MapJob(
+        server=item.server, focus_machine=item.machine.name, raw=raw, mp_id_prefix=settings.mp_id_prefix,
+        version=next_version(_newest(state_version, previous.version if previous else None)),
+        previous_xml=previous.xml if previous else None, include_self_links=settings.include_self_links,
+    )
+    return process(job), previous
 
 
 def _newest(*versions: str | None) -> str | None:

@@ -132,3 +132,15 @@ def test_example_config_parses(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[1] / "samples" / "config.example.toml"
     s = load_settings(example, env={"AZURE_CLIENT_SECRET": "x"})
     assert s.schedule.time_window_minutes == 60 and s.servers == ("web01.contoso.com", "sql01.contoso.com")
+
+
+def test_worker_processes_default_to_the_cores_up_to_four_and_are_range_checked(monkeypatch) -> None:
+    for cores, expected in ((None, 0), (1, 0), (2, 2), (16, 4)):
+        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        assert settings().processes == expected
+    chosen = settings({"processes": 0, "large_map_kb": 256})
+    assert (chosen.processes, chosen.large_map_bytes) == (0, 256 * 1024)
+    assert settings().large_map_bytes == 1024 * 1024
+    for key, value in (("processes", 33), ("processes", -1), ("large_map_kb", -5)):
+        with pytest.raises(ConfigError, match=f"sync.{key} = {value} is out of range"):
+            settings({key: value})

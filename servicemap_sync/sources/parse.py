@@ -35,11 +35,12 @@ compare the two on every single-field change of a sample map); both build throug
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ParseError
+from ..errors import ParseError, ServiceMapRequestError
 from ..model import (
     FAILURE_OK, Acceptor, ClientGroup, Connection, Machine, NodeKey, Port, PortRef, Process, ServerMap, machine_key,
     make_key,
@@ -54,10 +55,34 @@ from .nodes import (
 )
 from .refs import ref_key_at, usual_ref
 
-__all__ = ["parse_connection_page", "parse_machine", "parse_machine_page", "parse_map_response", "ref_key"]
+__all__ = ["decode_json", "parse_connection_page", "parse_machine", "parse_machine_page", "parse_map_body", "parse_map_response", "ref_key"]
 
 log = logging.getLogger(__name__)
 
+
+def decode_json(raw: bytes, *, what: str, server: str | None = None) -> Any:
+    """The JSON in a response body.
+
+    Raises:
+        ServiceMapRequestError: the body is not valid JSON (``what`` names the call).
+    """
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ServiceMapRequestError(
+            f"{what}: the response is not valid JSON ({exc.msg} at byte {exc.pos}); the service or a proxy "
+            f"sent a damaged body", server=server
+        ) from None
+
+
+def parse_map_body(raw: bytes, *, server: str, focus_machine: str) -> ServerMap:
+    """Decode and parse a ``generateMap`` response body (see :func:`parse_map_response`).
+
+    Raises:
+        ServiceMapRequestError: the body is not JSON; ParseError: it is not a map.
+    """
+    body = decode_json(raw, what=f"generateMap for {server}", server=server)
+    return parse_map_response(body, server=server, focus_machine=focus_machine)
 
 
 def parse_map_response(body: object, *, server: str, focus_machine: str) -> ServerMap:

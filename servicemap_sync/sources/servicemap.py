@@ -14,7 +14,7 @@ from urllib.parse import quote
 from ..config import SCHEDULE_PARAMETERS
 from ..errors import ConfigError
 from ..model import Machine, ServerMap, Workspace
-from .parse import parse_machine, parse_machine_page, parse_map_response
+from .parse import parse_machine, parse_machine_page, parse_map_body
 from .transport import ArmTransport
 
 API_VERSION = "2015-11-01-preview"
@@ -72,7 +72,17 @@ class ServiceMapClient:
 
         Raises:
             ConfigError: the window is empty or longer than 60 minutes (refused before sending).
-            ServiceMapError: the request failed; ParseError: the answer is broken.
+            ServiceMapError: the request failed or the body is not JSON; ParseError: it is not a map.
+        """
+        raw = self.fetch_map(server, machine, start=start, end=end)
+        return parse_map_body(raw, server=server, focus_machine=machine.name)
+
+    def fetch_map(self, server: str, machine: Machine, *, start: datetime, end: datetime) -> bytes:
+        """The undecoded ``generateMap`` body, for callers that parse it elsewhere (another process).
+
+        Raises:
+            ConfigError: the window is empty or longer than 60 minutes (refused before sending).
+            ServiceMapError: the request failed.
         """
         check_window(start, end)
         request = {
@@ -81,11 +91,10 @@ class ServiceMapClient:
             "startTime": _iso(start),
             "endTime": _iso(end),
         }
-        body = self._transport.request_json(
+        return self._transport.request_bytes(
             "POST", f"{self._base}/generateMap", params={"api-version": API_VERSION}, body=request,
             what=f"generateMap for {server}", server=server,
         )
-        return parse_map_response(body, server=server, focus_machine=machine.name)
 
 
 def check_window(start: datetime, end: datetime) -> None:

@@ -29,6 +29,7 @@ from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 from ..config import AzureSettings
 from ..errors import ServiceMapRequestError, ServiceMapResponseError
 from .auth import get_token
+from .parse import decode_json
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -125,14 +126,22 @@ class ArmTransport:
             ServiceMapResponseError: an error status after retries.
             AuthError: a token could not be obtained.
         """
-        raw = self._send(method, url, params=params, body=body, what=what, server=server)
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise ServiceMapRequestError(
-                f"{what}: the response is not valid JSON ({exc.msg} at byte {exc.pos}); the service or a proxy "
-                f"sent a damaged body", server=server
-            ) from None
+        return decode_json(self.request_bytes(method, url, params=params, body=body, what=what, server=server),
+                           what=what, server=server)
+
+    def request_bytes(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        what: str,
+        server: str | None = None,
+    ) -> bytes:
+        """Like :meth:`request_json`, but the body is returned undecoded (for a map that is
+        decoded in another process); not being JSON is then :func:`decode_json`'s to report."""
+        return self._send(method, url, params=params, body=body, what=what, server=server)
 
     def _send(self, method: str, url: str, *, params, body, what: str, server: str | None) -> bytes:
         waited = 0.0

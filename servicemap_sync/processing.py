@@ -1,0 +1,146 @@
+"""A fetched map body → its management pack (decode → parse → graph → render + validate).
+
+This is the CPU-bound part of a run. Threads overlap the waiting on Azure, but the GIL keeps
+their Python code on one core, so a large map is handed to a pool of worker processes instead:
+an estate of 1,000-connection maps (about 0.1 s each) would otherwise be held to about ten maps a
+second by one core, below what ARM lets a sync fetch. A small map is processed in the fetch
+thread, where it costs less than the round trip to a process would.
+
+The pool uses ``spawn`` (a fork of a process with running threads can inherit a held lock), is
+started only when the first large map arrives, and lives for one pass. What crosses to a worker
+is plain data: the undecoded body, the previous management pack and a few settings out, the
+rendered pack back. A worker that dies (out of memory, killed) fails only the map it held.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from .errors import RenderError
+from .gctuning import RUN_THRESHOLDS
+
+if TYPE_CHECKING:
+    from .mp import RenderedMP
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MapJob:
+    """One server's map body and what rendering it needs."""
+
+    server: str
+    focus_machine: str
+    raw: bytes
+    mp_id_prefix: str
+    version: str
+    previous_xml: bytes | None = None
+    include_self_links: bool = False
+
+
+@dataclass(frozen=True)
+class ProcessedMap:
+    """The rendered management pack, and the focus machine's OS family for the state."""
+
+    rendered: RenderedMP
+    os_family: str | None
+
+
+def process_map(job: MapJob) -> ProcessedMap:
+    """Decode, parse, graph and render ``job`` (top-level, so a spawned worker can import it).
+
+    Raises:
+        ServiceMapRequestError: the body is not JSON; ParseError: it is not a map;
+        RenderError/ValidationError: the map cannot become a valid management pack.
+    """
+    from .graph import build_graph
+    from .mp import render_management_pack
+    from .sources.parse import parse_map_body
+
+    server_map = parse_map_body(job.raw, server=job.server, focus_machine=job.focus_machine)
+    graph = build_graph(server_map, include_self_links=job.include_self_links)
+    del server_map  # the graph holds what it needs; the model goes before rendering allocates
+    rendered = render_management_pack(graph, mp_id_prefix=job.mp_id_prefix, version=job.version,
+                                      previous=job.previous_xml)
+    return ProcessedMap(rendered, graph.nodes[graph.graph["focus"]].get("os_family"))
+
+
+def _start_worker() -> None:
+    """A worker does nothing but process maps for one run: it keeps the run's GC thresholds."""
+    gc.set_threshold(*RUN_THRESHOLDS)
+
+
+class MapProcessor:
+    """Processes maps in the calling thread, or in worker processes when they are large.
+
+    Args:
+        processes: worker processes for large maps; 0 processes everything in the caller.
+        large_map_bytes: a body at least this long is large.
+
+    Thread-safe: the fetch threads call it concurrently. Use it as a context manager; leaving
+    it stops the workers.
+    """
+
+    def __init__(self, processes: int, large_map_bytes: int) -> None:
+        if processes and multiprocessing.current_process().daemon:
+            log.info("running in a daemonic process, which may not start worker processes: all maps are "
+                     "processed in this process")
+            processes = 0
+        self._processes = processes
+        self._large_map_bytes = large_map_bytes
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        #: maps processed in this process and in workers (the benchmark prints them)
+        self.inline = 0
+        self.pooled = 0
+
+    def __enter__(self) -> MapProcessor:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+    def __call__(self, job: MapJob) -> ProcessedMap:
+        """The processed map.
+
+        Raises:
+            what :func:`process_map` raises; RenderError: the worker holding it died.
+        """
+        if self._processes == 0 or len(job.raw) < self._large_map_bytes:
+            with self._lock:
+                self.inline += 1
+            return process_map(job)
+        pool = self._worker_pool()
+        try:
+            return pool.submit(process_map, job).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:  # the first thread to notice starts a new pool next time
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise RenderError(
+                f"{job.server}: the worker process given its map ({len(job.raw) / 1e6:.1f} MB) stopped before it "
+                f"finished (out of memory, or killed); the other servers carry on and the next run tries again. "
+                f"If it recurs, lower sync.processes or sync.concurrency"
+            ) from None
+
+    def _worker_pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            self.pooled += 1
+            if self._pool is None:
+                log.info("processing maps of %d KiB or more in %d worker processes",
+                         self._large_map_bytes // 1024, self._processes)
+                self._pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_start_worker)
+            return self._pool
