@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +22,7 @@ from .config import Settings
 from .errors import ConfigError, SyncError
 from .model import MatchedServer, ServerFailure
 from .processing import MapJob, MapProcessor
-from .publish.report import ServerChange
+from .publish.report import ChangeReport, ServerChange
 from .publish.state import FAILED, PUBLISHED, UNCHANGED
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ class ServerResult:
     version: str | None = None
     path: Path | None = None
     reason: str | None = None
-    #: what a published management pack added and removed, for the change report
+    #: what a published management pack added and removed, on its way to the change report
+    #: (which takes it: a result kept in :class:`RunSummary` has none)
     change: ServerChange | None = None
 
 
@@ -112,16 +113,18 @@ class SyncService:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"output.directory {out} cannot be created: {exc.strerror}") from None
-        with run_lock(self.settings.state_path, command=command), StateStore(self.settings.state_path) as state:
+        with run_lock(self.settings.state_path, command=command), StateStore(self.settings.state_path) as state, \
+                ChangeReport() as changes:
             cleanup_temp_files(out)
             summary = RunSummary(command, self._now())
             run_id = state.start_run(command, at=summary.started)
+            publisher = _Publisher(self.settings, state, changes, force=force, now=self._now)
             try:
-                self._pass(summary, progress, servers, publisher=_Publisher(self.settings, state, force=force, now=self._now))
+                self._pass(summary, progress, servers, publisher=publisher)
             except BaseException:  # the run stopped as a whole (sign-in, workspace, Ctrl-C): no report of it
                 self._finish(state, run_id, summary, exit_code=2)
                 raise
-            summary.report_paths = _write_report(summary, out, run_id)
+            summary.report_paths = _write_report(changes, summary, out, run_id)
             self._finish(state, run_id, summary, exit_code=summary.exit_code)
             if progress is None:
                 _log_summary(summary)
@@ -216,12 +219,12 @@ class SyncService:
     def _record(self, summary: RunSummary, progress, publisher, result: ServerResult) -> None:
         """Keep the result, and tell it: to ``progress`` if there is one, else as a log line
         (a failure is always logged: it must reach the log whoever watches)."""
+        if isinstance(publisher, _Publisher):
+            result = publisher.settle(result, at=self._now())
         summary.results.append(result)
         fields = {"server": result.server, "status": result.status, "version": result.version,
                   "path": str(result.path) if result.path else None}
         if result.status == FAILED:
-            if isinstance(publisher, _Publisher):
-                publisher.failed(result, at=self._now())
             log.warning("%s: failed: %s", result.server, result.reason, extra={**fields, "reason": result.reason})
         elif progress is None:
             log.info("%s: %s%s", result.server, result.status,
@@ -231,16 +234,19 @@ class SyncService:
 
 
 class _Publisher:
-    """Renders with the previous version in hand and publishes only what changed.
+    """Renders with the previous version in hand, publishes only what changed, and settles each
+    result into the state and the change report.
 
     Workers call it concurrently; the state store serialises its own calls, and each server
-    is in the hands of one worker only.
+    is in the hands of one worker only. :meth:`settle` runs in the thread that collects results.
     """
 
-    def __init__(self, settings: Settings, state, *, force: bool, now: Callable[[], datetime]) -> None:
+    def __init__(self, settings: Settings, state, changes: ChangeReport, *, force: bool,
+                 now: Callable[[], datetime]) -> None:
         self._settings = settings
         self._now = now
         self._state = state
+        self._changes = changes
         self._force = force
 
     def __call__(self, item: MatchedServer, raw: bytes, process: MapProcessor) -> ServerResult:
@@ -273,8 +279,13 @@ class _Publisher:
         return ServerResult(server, PUBLISHED, machine=machine.name, mp_id=rendered.mp_id, version=version, path=path,
                             change=change)
 
-    def failed(self, result: ServerResult, *, at: datetime) -> None:
-        self._state.record_failure(result.server, result.reason or "unknown", at=at)
+    def settle(self, result: ServerResult, *, at: datetime) -> ServerResult:
+        """Record a failure in the state, spool the result's change into the report, and return
+        the result without it: the run keeps a few fields per server, not every name."""
+        if result.status == FAILED:
+            self._state.record_failure(result.server, result.reason or "unknown", at=at)
+        self._changes.add_result(result)
+        return replace(result, change=None)
 
 
 def _one_pack_per_id(matched: list[MatchedServer], prefix: str) -> tuple[list[MatchedServer], list[ServerFailure]]:
@@ -341,12 +352,11 @@ def _failed(failure: ServerFailure) -> ServerResult:
     return ServerResult(failure.server, FAILED, reason=failure.reason)
 
 
-def _write_report(summary: RunSummary, out: Path, run_id: int) -> tuple[Path, ...]:
-    from .publish import ChangeReport, write_change_report
+def _write_report(changes: ChangeReport, summary: RunSummary, out: Path, run_id: int) -> tuple[Path, ...]:
+    from .publish import write_change_report
 
-    report = ChangeReport.from_results(summary.results)
     try:
-        return write_change_report(report, out, run_id=run_id, started_at=summary.started)
+        return write_change_report(changes, out, run_id=run_id, started_at=summary.started)
     except SyncError as exc:
         log.error("change report not written: %s", exc)
         return ()

@@ -11,7 +11,10 @@ are sorted, JSON keys are sorted, and the only time in it is the run start passe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+import tempfile
+import textwrap
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -113,53 +116,89 @@ class ServerChange:
         )
 
 
-@dataclass(frozen=True)
 class ChangeReport:
-    """The outcome of every server in one run, sorted by server name."""
+    """The outcome of every server in one run, read back sorted by server name.
 
-    changes: tuple[ServerChange, ...] = ()
+    A first run over large maps lists every component and connection as added: hundreds of
+    thousands of names. So each change goes to a temporary spool file as it is added, memory
+    keeps a few fields per server, and the report is written by reading the changes back one
+    at a time. Use it as a context manager (or call :meth:`close`) to drop the spool.
+    """
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "changes", tuple(sorted(self.changes, key=lambda c: (c.server.casefold(), c.server))))
+    def __init__(self, changes: Iterable[ServerChange] = ()) -> None:
+        self._spool = tempfile.TemporaryFile(prefix="servicemap-sync-changes-")
+        #: (sort key, server, status, offset, length) per change
+        self._index: list[tuple[tuple[str, str], str, str, int, int]] = []
+        for change in changes:
+            self.add(change)
 
     @classmethod
     def from_results(cls, results: Iterable[ResultLike]) -> ChangeReport:
-        """Build the report from per-server results: a result's own change (what it published
-        added and removed), else its status alone."""
-        return cls(tuple(
-            r.change or ServerChange(r.server, r.status, version=r.version, mp_id=r.mp_id, reason=r.reason)
-            for r in results
-        ))
+        """Build the report from per-server results (see :meth:`add_result`)."""
+        report = cls()
+        for result in results:
+            report.add_result(result)
+        return report
+
+    def add_result(self, result: ResultLike) -> None:
+        """Add a result's own change (what it published added and removed), else its status alone."""
+        self.add(result.change or ServerChange(result.server, result.status, version=result.version,
+                                               mp_id=result.mp_id, reason=result.reason))
+
+    def add(self, change: ServerChange) -> None:
+        line = json.dumps(change.as_dict(), ensure_ascii=False).encode("utf-8") + b"\n"
+        offset = self._spool.seek(0, os.SEEK_END)
+        self._spool.write(line)
+        self._index.append(((change.server.casefold(), change.server), change.server, change.status, offset, len(line)))
+
+    @property
+    def changes(self) -> Iterator[ServerChange]:
+        """Every change, sorted by server name, read back one at a time."""
+        for *_, offset, length in sorted(self._index):
+            self._spool.seek(offset)
+            fields = json.loads(self._spool.read(length))
+            yield ServerChange(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
     def counts(self) -> dict[str, int]:
         """How many servers ended in each status."""
-        return {status: sum(1 for c in self.changes if c.status == status) for status in STATUSES}
+        return {status: sum(1 for _, _, s, _, _ in self._index if s == status) for status in STATUSES}
 
-    def to_json(self, *, run_id: int, started_at: datetime) -> bytes:
-        """The JSON report: run id, start, counts and every server, keys sorted, indent 2."""
-        document = {
-            "run_id": run_id,
-            "started_at": iso_utc(started_at),
-            "counts": self.counts(),
-            "servers": [c.as_dict() for c in self.changes],
-        }
-        return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    def to_json(self, *, run_id: int, started_at: datetime) -> Iterator[bytes]:
+        """The JSON report in pieces: run id, start, counts and every server, keys sorted, indent 2
+        (the same bytes as ``json.dumps`` of the whole document with those options)."""
+        marker = "servers-go-here"
+        document = {"run_id": run_id, "started_at": iso_utc(started_at), "counts": self.counts(), "servers": marker}
+        head, tail = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).split(f'"{marker}"')
+        yield head.encode("utf-8")
+        separator = "[\n"
+        for change in self.changes:
+            item = json.dumps(change.as_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+            yield (separator + textwrap.indent(item, "    ")).encode("utf-8")
+            separator = ",\n"
+        yield ("[]" if separator == "[\n" else "\n  ]").encode("utf-8")
+        yield (tail + "\n").encode("utf-8")
 
-    def to_text(self, *, run_id: int, started_at: datetime) -> bytes:
-        """The human summary: a head line, then each published or failed server with its details."""
+    def to_text(self, *, run_id: int, started_at: datetime) -> Iterator[bytes]:
+        """The human summary in pieces: a head line, then each published or failed server with its details."""
         counts = self.counts()
-        lines = [
-            f"servicemap-sync run {run_id}, started {iso_utc(started_at)}: "
-            f"{counts[PUBLISHED]} published, {counts[UNCHANGED]} unchanged, {counts[FAILED]} failed"
-        ]
-        listed = [c for c in self.changes if c.status != UNCHANGED]
-        width = max((len(c.server) for c in listed), default=0)
-        for change in listed:
-            lines.append(change.summary_line(width))
-            lines.extend(change.detail_lines())
+        yield (f"servicemap-sync run {run_id}, started {iso_utc(started_at)}: "
+               f"{counts[PUBLISHED]} published, {counts[UNCHANGED]} unchanged, {counts[FAILED]} failed\n").encode("utf-8")
+        listed = [server for _, server, status, _, _ in self._index if status != UNCHANGED]
         if not listed:
-            lines.append("no management pack changed")
-        return ("\n".join(lines) + "\n").encode("utf-8")
+            yield b"no management pack changed\n"
+        width = max(map(len, listed), default=0)
+        for change in self.changes:
+            if change.status != UNCHANGED:
+                yield "".join(f"{line}\n" for line in [change.summary_line(width), *change.detail_lines()]).encode("utf-8")
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> ChangeReport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def write_change_report(report: ChangeReport, directory: Path, *, run_id: int, started_at: datetime) -> tuple[Path, Path]:

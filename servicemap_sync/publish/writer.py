@@ -16,6 +16,7 @@ import errno
 import logging
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import PublishError
@@ -38,13 +39,14 @@ _HINTS = {
 }
 
 
-def publish_file(directory: Path, filename: str, data: bytes, *, setting: str = "output.directory") -> Path:
+def publish_file(directory: Path, filename: str, data: bytes | Iterable[bytes], *,
+                 setting: str = "output.directory") -> Path:
     """Write ``data`` to ``directory/filename`` so readers only ever see a complete file.
 
     Args:
         directory: an existing folder.
         filename: a plain file name (no folders, not hidden).
-        data: the full new content.
+        data: the full new content, or its pieces in order (a report too large to hold whole).
         setting: the option that chose ``directory``, named in error messages (``--out`` for export).
 
     Returns:
@@ -63,7 +65,7 @@ def publish_file(directory: Path, filename: str, data: bytes, *, setting: str = 
         raise _publish_error(target, exc, setting) from exc
     try:
         try:
-            _write_all(fd, data)
+            size = sum(_write_all(fd, piece) for piece in ([data] if isinstance(data, bytes) else data))
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -71,6 +73,9 @@ def publish_file(directory: Path, filename: str, data: bytes, *, setting: str = 
     except OSError as exc:
         _remove_quietly(temp)
         raise _publish_error(target, exc, setting) from exc
+    except BaseException:  # the pieces' producer failed: no half-written file stays behind
+        _remove_quietly(temp)
+        raise
     try:
         _fsync_directory(directory)
     except OSError as exc:
@@ -78,7 +83,7 @@ def publish_file(directory: Path, filename: str, data: bytes, *, setting: str = 
             f"wrote {target} but could not flush {directory} to disk: {_reason(exc)}; "
             "check the disk before trusting the file after a power cut"
         ) from exc
-    log.debug("wrote %s (%d bytes)", target, len(data))
+    log.debug("wrote %s (%d bytes)", target, size)
     return target
 
 
@@ -136,12 +141,13 @@ def _create_temp(directory: Path, filename: str) -> tuple[Path, int]:
             continue
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte; os.write may write less than asked."""
+def _write_all(fd: int, data: bytes) -> int:
+    """Write every byte (os.write may write less than asked); returns how many."""
     view = memoryview(data)
     while view:
         written = os.write(fd, view[:CHUNK_SIZE])
         view = view[written:]
+    return len(data)
 
 
 def _fsync_directory(directory: Path) -> None:

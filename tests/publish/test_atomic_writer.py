@@ -198,3 +198,17 @@ def test_cleanup_removes_only_hidden_tmp_files(tmp_path):
 
 def test_cleanup_of_a_missing_folder_is_a_no_op(tmp_path):
     assert cleanup_temp_files(tmp_path / "missing") == []
+
+
+def test_content_in_pieces_is_written_whole_and_a_failing_producer_leaves_the_old_file(tmp_path):
+    publish_file(tmp_path, "report.json", iter([b"new ", b"", b"content\n"]))
+    assert (tmp_path / "report.json").read_bytes() == b"new content\n"
+
+    def pieces():
+        yield b"half of a "
+        raise LookupError("the spool went away")
+
+    with pytest.raises(LookupError):
+        publish_file(tmp_path, "report.json", pieces())
+    assert (tmp_path / "report.json").read_bytes() == b"new content\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]

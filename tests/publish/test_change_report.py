@@ -46,7 +46,7 @@ def test_from_results_takes_a_results_change_or_else_its_status():
         SimpleNamespace(server="app01", status="failed", version=None, mp_id=None, reason="503", change=None),
     ]
     app, web = ChangeReport.from_results(results).changes
-    assert web is published and web.components_added == ("a", "b")
+    assert web == published and web.components_added == ("a", "b")
     assert app == ServerChange("app01", "failed", reason="503")
 
 
@@ -120,3 +120,22 @@ def test_an_unwritable_reports_folder_is_a_publish_error(tmp_path):
     (tmp_path / "reports").write_bytes(b"a file where the folder should be")
     with pytest.raises(PublishError, match=f"cannot create {tmp_path / 'reports'}"):
         write_change_report(ChangeReport(), tmp_path, run_id=1, started_at=STARTED)
+
+
+def test_the_streamed_json_is_the_bytes_json_dumps_gives_for_the_whole_document(tmp_path):
+    odd = ServerChange("Ünïcode «srv»", "failed", reason='quote " and\nnewline')
+    for changes in ([], sample_changes(), [odd, *sample_changes()]):
+        with ChangeReport(changes) as report:
+            json_path, _ = write_change_report(report, tmp_path, run_id=9, started_at=STARTED)
+            servers = sorted(changes, key=lambda c: (c.server.casefold(), c.server))
+            document = {"run_id": 9, "started_at": "2024-05-01T10:00:00Z", "counts": report.counts(),
+                        "servers": [c.as_dict() for c in servers]}
+        expected = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        assert json_path.read_bytes() == expected.encode("utf-8")
+
+
+def test_changes_come_back_from_the_spool_as_they_went_in_sorted_by_server():
+    changes = [ServerChange("Ünïcode «srv»", "failed", reason="a\nb"), *sample_changes()]
+    with ChangeReport(changes) as report:
+        assert list(report.changes) == sorted(changes, key=lambda c: (c.server.casefold(), c.server))
+        assert list(report.changes) == list(report.changes)  # reading does not consume
