@@ -107,43 +107,24 @@ class ArmTransport:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request_json(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        what: str,
-        server: str | None = None,
-    ) -> Any:
+    def request_json(self, method: str, url: str, *, what: str, server: str | None = None, **options: Any) -> Any:
         """Send one request (with retries) and return the decoded JSON body.
 
         Args:
             what: names the call in errors ("generateMap for web01", "list machines").
+            options: ``params`` and ``body``, as for :meth:`request_bytes`.
         Raises:
             ServiceMapRequestError: no usable response (connection, timeout, too large, not JSON).
             ServiceMapResponseError: an error status after retries.
             AuthError: a token could not be obtained.
         """
-        return decode_json(self.request_bytes(method, url, params=params, body=body, what=what, server=server),
+        return decode_json(self.request_bytes(method, url, what=what, server=server, **options),
                            what=what, server=server)
 
-    def request_bytes(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        what: str,
-        server: str | None = None,
-    ) -> bytes:
+    def request_bytes(self, method: str, url: str, *, what: str, server: str | None = None,
+                      params: dict[str, str] | None = None, body: Any = None) -> bytes:
         """Like :meth:`request_json`, but the body is returned undecoded (for a map that is
         decoded in another process); not being JSON is then :func:`decode_json`'s to report."""
-        return self._send(method, url, params=params, body=body, what=what, server=server)
-
-    def _send(self, method: str, url: str, *, params, body, what: str, server: str | None) -> bytes:
         waited = 0.0
         refreshed = False
         attempt = 0
@@ -236,7 +217,7 @@ def _body(response: requests.Response, deadline: float) -> Iterator[bytes]:
 
     ``read1`` returns whatever has arrived (at least a byte, or nothing at the end), so the
     deadline is checked however slowly the body comes. Errors are raised as requests raises
-    them while streaming, so :meth:`ArmTransport._send` handles both paths alike.
+    them while streaming, so :meth:`ArmTransport.request_bytes` handles both paths alike.
     """
     raw = response.raw
     while True:
