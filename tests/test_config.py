@@ -132,6 +132,7 @@ def test_example_config_parses(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[1] / "samples" / "config.example.toml"
     s = load_settings(example, env={"AZURE_CLIENT_SECRET": "x"})
     assert s.schedule.time_window_minutes == 60 and s.servers == ("web01.contoso.com", "sql01.contoso.com")
+    assert s.large_map_bytes == 1024 * 1024
 
 
 def test_worker_processes_default_to_the_cores_up_to_four_and_are_range_checked(monkeypatch) -> None:
