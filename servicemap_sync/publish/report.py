@@ -31,7 +31,7 @@ STATUSES = (PUBLISHED, UNCHANGED, FAILED)
 
 
 class ResultLike(Protocol):
-    """What :meth:`ChangeReport.from_results` reads from each per-server result."""
+    """What :meth:`ChangeReport.add_result` reads from a per-server result."""
 
     server: str
     status: str
@@ -131,14 +131,6 @@ class ChangeReport:
         self._index: list[tuple[tuple[str, str], str, str, int, int]] = []
         for change in changes:
             self.add(change)
-
-    @classmethod
-    def from_results(cls, results: Iterable[ResultLike]) -> ChangeReport:
-        """Build the report from per-server results (see :meth:`add_result`)."""
-        report = cls()
-        for result in results:
-            report.add_result(result)
-        return report
 
     def add_result(self, result: ResultLike) -> None:
         """Add a result's own change (what it published added and removed), else its status alone."""

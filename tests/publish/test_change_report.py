@@ -37,7 +37,7 @@ def test_compare_finds_what_was_added_and_removed():
     assert web.connections_removed == ()
 
 
-def test_from_results_takes_a_results_change_or_else_its_status():
+def test_add_result_takes_a_results_change_or_else_its_status():
     published = ServerChange("web01", "published", version="1.0.0.1", mp_id="SMS.web01",
                              components_added=("b", "a", "a"), connections_removed=("x->y:80",))
     results = [
@@ -45,7 +45,10 @@ def test_from_results_takes_a_results_change_or_else_its_status():
                         change=published),
         SimpleNamespace(server="app01", status="failed", version=None, mp_id=None, reason="503", change=None),
     ]
-    app, web = ChangeReport.from_results(results).changes
+    with ChangeReport() as report:
+        for result in results:
+            report.add_result(result)
+        app, web = report.changes
     assert web == published and web.components_added == ("a", "b")
     assert app == ServerChange("app01", "failed", reason="503")
 
