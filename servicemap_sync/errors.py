@@ -9,6 +9,8 @@ The tree follows the pipeline so callers can act on the layer that failed::
     ├── ServiceMapError      one Service Map call failed
     │   ├── ServiceMapRequestError   no usable response (connection, timeout, too large)
     │   └── ServiceMapResponseError  the service answered with an error status
+    ├── SourceError          one server's data from a source is missing or unreadable
+    │   └── QueryError               a Log Analytics query failed (after retries)
     ├── ParseError           a response does not have the shape the spec promises
     ├── MatchError           a server of the group matches no machine, or several
     ├── RenderError          a graph could not be turned into a management pack
@@ -70,6 +72,19 @@ class ServiceMapResponseError(ServiceMapError):
         self.status = status
         self.code = code
         self.request_id = request_id
+
+
+class SourceError(SyncError):
+    """One server's data is missing or unreadable (no rows in the window, a corrupt snapshot
+    file); ``server`` names it. The message names the input (file and line, query) and what to do."""
+
+    def __init__(self, message: str, *, server: str | None = None) -> None:
+        super().__init__(message)
+        self.server = server
+
+
+class QueryError(SourceError):
+    """A Log Analytics query failed after its retries, or its answer was partial or malformed."""
 
 
 class ParseError(SyncError):
