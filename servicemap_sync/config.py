@@ -12,6 +12,7 @@ built-in defaults < ``[sync]`` < the override management pack < command-line fla
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class AzureSettings:
     resource_manager_url: str = DEFAULT_RESOURCE_MANAGER
     certificate_path: Path | None = None
     client_secret: str | None = field(default=None, repr=False)
+    #: where the secret (or certificate) came from, for sign-in errors: never the secret itself
+    secret_source: str = "the AZURE_CLIENT_SECRET environment variable"
     ca_bundle: str | None = None
 
     @property
@@ -90,6 +93,9 @@ class Settings:
     override_mp: Path | None = None
     rule_id: str = DEFAULT_RULE_ID
     config_path: Path | None = None
+    keep_reports_days: int = 30
+    #: where machines and maps come from (see :mod:`servicemap_sync.sources`)
+    source_kind: str = "servicemap"
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -116,19 +122,49 @@ def load_settings(
     Raises:
         ConfigError: naming the key, the bad value and what is allowed.
     """
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         raise ConfigError(
             f"configuration file {path} not found: pass --config PATH or set SERVICEMAP_SYNC_CONFIG "
             f"(samples/config.example.toml is a commented starting point)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc}") from exc
+        )
+    try:
+        raw = tomllib.loads(read_text_file(path, what="configuration file"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
     return settings_from_dict(raw, base=path.resolve().parent, env=env, flags=flags or {},
                               require_credentials=require_credentials, config_path=path)
+
+
+def read_text_file(path: Path, *, what: str) -> str:
+    """The text of a file an administrator wrote, as Windows editors and PowerShell save them.
+
+    UTF-8 with or without a byte-order mark is read; UTF-16 (PowerShell 5's ``Out-File`` and
+    ``>`` default) and files that are not text are refused with what to do, instead of a codec
+    error; so is a folder where a file was expected.
+
+    Raises:
+        ConfigError: naming ``what``, the path and the fix.
+    """
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder, not a file: give the path of the file itself")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(
+            f"{what} {path} is saved as UTF-16 (PowerShell's default for Out-File and '>'): save it as UTF-8, "
+            f"e.g. Get-Content {path.name} | Set-Content -Encoding utf8 {path.name}"
+        )
+    if b"\x00" in data:
+        raise ConfigError(f"{what} {path} is not a text file (it holds NUL bytes): give a UTF-8 text file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}): save it as UTF-8"
+        ) from None
 
 
 #: Every key each section may hold.
@@ -142,7 +178,7 @@ _KNOWN_KEYS = {
         "processes", "large_map_kb",
         *(key for key, *_rest in SCHEDULE_PARAMETERS.values()),
     }),
-    "output": frozenset({"directory", "state_path", "mp_id_prefix"}),
+    "output": frozenset({"directory", "state_path", "mp_id_prefix", "keep_reports_days"}),
 }
 
 
@@ -189,6 +225,7 @@ def settings_from_dict(
         override_mp=override_mp,
         rule_id=rule_id,
         config_path=config_path,
+        keep_reports_days=_int(output_raw, "output.keep_reports_days", 30, 0, 36500),
     )
 
 
@@ -253,6 +290,8 @@ def _check(parameter: str, value: object, where: str, low: int, high: int, allow
 def _azure(raw: Mapping[str, Any], *, base: Path, env: Mapping[str, str], require_credentials: bool) -> AzureSettings:
     required = ("tenant_id", "client_id", "subscription_id", "resource_group", "workspace_name")
     values = {key: _string(raw, f"azure.{key}", "" if not require_credentials else None) for key in required}
+    for key in ("tenant_id", "client_id", "subscription_id"):
+        _check_guid(key, values[key])
     for key in ("authority_host", "resource_manager_url"):
         url = _string(raw, f"azure.{key}", DEFAULT_AUTHORITY if key == "authority_host" else DEFAULT_RESOURCE_MANAGER)
         if not url.startswith("https://"):
@@ -260,18 +299,19 @@ def _azure(raw: Mapping[str, Any], *, base: Path, env: Mapping[str, str], requir
         values[key] = url.rstrip("/")
     certificate = _path(raw, "azure.certificate_path", base) if "certificate_path" in raw else None
     secret = None
+    secret_source = f"the certificate azure.certificate_path {certificate}"
     if certificate is None:
         secret = env.get("AZURE_CLIENT_SECRET") or None
+        secret_source = "the AZURE_CLIENT_SECRET environment variable"
         if secret is None and "client_secret_file" in raw:
             secret_path = _path(raw, "azure.client_secret_file", base)
-            try:
-                secret = secret_path.read_text(encoding="utf-8").strip() or None
-            except OSError as exc:
-                raise ConfigError(f"azure.client_secret_file {secret_path} cannot be read: {exc.strerror}") from None
+            secret = read_text_file(secret_path, what="azure.client_secret_file").strip() or None
+            secret_source = f"azure.client_secret_file {secret_path}"
             if secret is None:
                 raise ConfigError(f"azure.client_secret_file {secret_path} is empty: put the client secret in it")
         if secret is None and "client_secret" in raw:
             secret = _string(raw, "azure.client_secret", None)
+            secret_source = "azure.client_secret in the configuration file"
         if secret is None and require_credentials:
             raise ConfigError(
                 "no client secret: set the AZURE_CLIENT_SECRET environment variable, azure.client_secret_file, "
@@ -280,8 +320,25 @@ def _azure(raw: Mapping[str, Any], *, base: Path, env: Mapping[str, str], requir
     return AzureSettings(
         certificate_path=certificate,
         client_secret=secret,
+        secret_source=secret_source,
         ca_bundle=env.get("REQUESTS_CA_BUNDLE") or None,
         **values,
+    )
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_DOMAIN = re.compile(r"(?=.{4,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}")
+
+
+def _check_guid(key: str, value: str) -> None:
+    """Subscription and client IDs are GUIDs; a tenant is a GUID or one of its domain names
+    (``contoso.onmicrosoft.com``), as Entra ID accepts both. Empty means "not needed here"."""
+    if not value or _GUID.fullmatch(value) or (key == "tenant_id" and _DOMAIN.fullmatch(value)):
+        return
+    allowed = "a GUID or the tenant's domain name (contoso.onmicrosoft.com)" if key == "tenant_id" else "a GUID"
+    raise ConfigError(
+        f"azure.{key} = {value!r} is not {allowed}, like 00000000-0000-0000-0000-000000000000: copy it from the "
+        f"app registration's or the workspace's Overview page in the Azure portal"
     )
 
 
@@ -292,10 +349,7 @@ def _servers(raw: Mapping[str, Any], *, base: Path) -> tuple[str, ...]:
     names = [s.strip() for s in servers if s.strip()]
     if "servers_file" in raw:
         path = _path(raw, "sync.servers_file", base)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigError(f"sync.servers_file {path} cannot be read: {exc.strerror}") from None
+        lines = read_text_file(path, what="sync.servers_file").splitlines()
         names += [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
     seen: dict[str, str] = {}
     for name in names:

@@ -15,12 +15,14 @@ rendered pack back. A worker that dies (out of memory, killed) fails only the ma
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,7 @@ from .errors import RenderError
 from .gctuning import RUN_THRESHOLDS
 
 if TYPE_CHECKING:
+    from .model import ServerMap
     from .mp import RenderedMP
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MapJob:
-    """One server's map body and what rendering it needs."""
+    """One server's map (a body and the :data:`~servicemap_sync.sources.PARSERS` key that reads
+    it, or a parsed map) and what rendering it needs."""
 
     server: str
     focus_machine: str
@@ -44,6 +48,8 @@ class MapJob:
     version: str
     previous_xml: bytes | None = None
     include_self_links: bool = False
+    parser: str = "servicemap"
+    server_map: ServerMap | None = None
 
 
 @dataclass(frozen=True)
@@ -63,14 +69,21 @@ def process_map(job: MapJob) -> ProcessedMap:
     """
     from .graph import build_graph
     from .mp import render_management_pack
-    from .sources.parse import parse_map_body
 
-    server_map = parse_map_body(job.raw, server=job.server, focus_machine=job.focus_machine)
+    server_map = job.server_map or _parser(job.parser)(job.raw, server=job.server, focus_machine=job.focus_machine)
     graph = build_graph(server_map, include_self_links=job.include_self_links)
     del server_map  # the graph holds what it needs; the model goes before rendering allocates
     rendered = render_management_pack(graph, mp_id_prefix=job.mp_id_prefix, version=job.version,
                                       previous=job.previous_xml)
     return ProcessedMap(rendered, graph.nodes[graph.graph["focus"]].get("os_family"))
+
+
+def _parser(key: str) -> Callable[..., ServerMap]:
+    """The parse function registered for ``key`` (imported by name, so a worker can too)."""
+    from .sources import PARSERS
+
+    module, _, function = PARSERS[key].partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def _start_worker() -> None:

@@ -20,14 +20,43 @@ from pathlib import Path
 
 from .config import Settings
 from .errors import ConfigError, SyncError
-from .model import MatchedServer, ServerFailure
+from .model import Machine, MatchedServer, ServerFailure
 from .processing import MapJob, MapProcessor
 from .publish.report import ChangeReport, ServerChange
-from .publish.state import FAILED, PUBLISHED, UNCHANGED
+from .publish.state import FAILED, PUBLISHED, REMOVED, UNCHANGED
 
 log = logging.getLogger(__name__)
 
 EXPORTED = "exported"  # export's status; the others are the state's
+#: the exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED_EXIT = 130
+
+
+@dataclass(frozen=True)
+class Target:
+    """One machine to draw, and the one name it is drawn under.
+
+    ``name`` decides the management-pack ID (``<prefix>.<name>``). It is the name the state
+    already knows the machine by, else the machine's own label (its FQDN when Service Map has
+    one), never the spelling that happened to match it: ``web01`` and ``web01.contoso.com`` are
+    one machine, one pack. ``entries`` are the Servers Group spellings that matched it.
+    """
+
+    name: str
+    machine: Machine
+    entries: tuple[str, ...]
+
+    @property
+    def matched(self) -> MatchedServer:
+        return MatchedServer(self.name, self.machine)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the run; the servers in hand were finished and are in ``summary``."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__()
+        self.summary = summary
 
 
 @dataclass(frozen=True)
@@ -55,9 +84,10 @@ class RunSummary:
     finished: datetime | None = None
     results: list[ServerResult] = field(default_factory=list)
     report_paths: tuple[Path, ...] = ()
-    #: ARM requests the transport sent and 429s it received (the benchmark prints them)
+    #: requests the source sent and 429s it received (the benchmark prints them)
     requests: int = 0
     throttled: int = 0
+    interrupted: bool = False
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -73,6 +103,8 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted:
+            return INTERRUPTED_EXIT
         return 1 if self.failures else 0
 
 
@@ -86,6 +118,8 @@ class SyncService:
         settings: validated settings.
         now: the clock (injectable so tests can pin the time window).
         stop: set it to stop taking new servers (the scheduler's SIGTERM handler does).
+        log_servers: tell each server as a log record (a service, JSON logs); the CLI's text
+            summary already lists them, and each server is told once.
     """
 
     def __init__(
@@ -94,25 +128,32 @@ class SyncService:
         *,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         stop: threading.Event | None = None,
+        log_servers: bool = True,
     ) -> None:
         self.settings = settings
         self._now = now
         self._stop = stop or threading.Event()
+        self._log_servers = log_servers
 
     def sync(self, *, progress: Progress | None = None, servers: Iterable[str] | None = None,
              force: bool = False, command: str = "sync") -> RunSummary:
         """Publish every server whose management pack changed (``force``: publish regardless).
 
+        A full pass (``servers`` None) also moves the packs of servers that left the group out of
+        the output folder. Ctrl-C finishes the servers in hand, writes the report of what was
+        done, marked interrupted, and raises :class:`Interrupted`.
+
         Raises:
-            ConfigError, AuthError, WorkspaceError, LockedError, StateError: nothing could run.
+            ConfigError, AuthError, WorkspaceError, LockedError, StateError, PublishError: nothing
+            could run; Interrupted: Ctrl-C.
         """
-        from .publish import StateStore, cleanup_temp_files, run_lock
+        from .publish import StateStore, check_writable, cleanup_temp_files, run_lock
 
         out = self.settings.output_directory
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"output.directory {out} cannot be created: {exc.strerror}") from None
+        check_writable(out)
+        if not self.settings.servers and servers is None:
+            log.warning("the Servers Group is empty: add servers to sync.servers or sync.servers_file in %s",
+                        self.settings.config_path or "the configuration")
         with run_lock(self.settings.state_path, command=command), StateStore(self.settings.state_path) as state, \
                 ChangeReport() as changes:
             cleanup_temp_files(out)
@@ -120,15 +161,38 @@ class SyncService:
             run_id = state.start_run(command, at=summary.started)
             publisher = _Publisher(self.settings, state, changes, force=force, now=self._now)
             try:
-                self._pass(summary, progress, servers, publisher=publisher)
-            except BaseException:  # the run stopped as a whole (sign-in, workspace, Ctrl-C): no report of it
+                self._pass(summary, progress, servers, publisher=publisher, state=state,
+                           members_only=command == "rebuild", remove_departed=servers is None)
+            except KeyboardInterrupt:
+                summary.interrupted = changes.interrupted = True
+                summary.report_paths = self._report(changes, summary, run_id)
+                self._finish(state, run_id, summary, exit_code=INTERRUPTED_EXIT)
+                raise Interrupted(summary) from None
+            except BaseException:  # the run stopped as a whole (sign-in, workspace): nothing was published
                 self._finish(state, run_id, summary, exit_code=2)
                 raise
-            summary.report_paths = _write_report(changes, summary, out, run_id)
+            summary.report_paths = self._report(changes, summary, run_id)
             self._finish(state, run_id, summary, exit_code=summary.exit_code)
-            if progress is None:
+            if self._log_servers:
                 _log_summary(summary)
             return summary
+
+    def _report(self, changes: ChangeReport, summary: RunSummary, run_id: int) -> tuple[Path, ...]:
+        """The change report when the run changed or failed anything; a line in the run log
+        always; reports older than ``output.keep_reports_days`` pruned."""
+        from .publish import append_run_log, iso_utc, prune_reports, write_change_report
+
+        out = self.settings.output_directory
+        try:
+            paths = write_change_report(changes, out, run_id=run_id, started_at=summary.started) \
+                if changes.worth_writing else ()
+            append_run_log(out, f"{iso_utc(summary.started)} run {run_id} {summary.command}: {changes.summary()}"
+                                + (f" -> {paths[1].name}" if paths else ""))
+            prune_reports(out, keep_days=self.settings.keep_reports_days, now=summary.started)
+        except SyncError as exc:
+            log.error("change report not written: %s", exc)
+            return ()
+        return paths
 
     def _finish(self, state, run_id: int, summary: RunSummary, *, exit_code: int) -> None:
         summary.finished = self._now()
@@ -138,99 +202,155 @@ class SyncService:
         )
 
     def rebuild(self, server: str, *, progress: Progress | None = None) -> RunSummary:
-        """One server now, published as a new version whatever change detection says."""
-        known = {s.lower(): s for s in self.settings.servers}
-        return self.sync(progress=progress, servers=[known.get(server.lower(), server)], force=True, command="rebuild")
+        """One server of the Servers Group now (any spelling of it), published as a new version
+        whatever change detection says.
+
+        Raises:
+            ConfigError: ``server`` is not a member of the Servers Group (nothing is published).
+        """
+        return self.sync(progress=progress, servers=[server], force=True, command="rebuild")
 
     def export(self, directory: Path, *, servers: Iterable[str] | None = None,
                progress: Progress | None = None) -> RunSummary:
-        """Render management packs into ``directory`` for review; no state, nothing published."""
-        from .publish import publish_file
+        """Render management packs into ``directory`` for review, each with the version ``sync``
+        would publish (an unchanged server's current one); no state is changed, nothing published.
+
+        Raises:
+            ConfigError: ``directory`` is the output folder, which only ``sync`` writes.
+        """
+        from .publish import REMOVED_FOLDER, REPORTS_FOLDER, StateStore, check_writable, publish_file
+
+        published = self.settings.output_directory.resolve()
+        if directory.resolve() in (published, published / REMOVED_FOLDER, published / REPORTS_FOLDER):
+            raise ConfigError(
+                f"--out {directory} is the output folder ({published}) that sync publishes into and SCOM imports "
+                f"from: export into another folder, e.g. --out review/"
+            )
+        check_writable(directory, setting="--out")
+        summary = RunSummary("export", self._now())
+        state_path = self.settings.state_path
+        state = StateStore(state_path) if state_path.exists() else None
+
+        def write(target: Target, fetched, process: MapProcessor) -> ServerResult:
+            before = state.get(target.name) if state else None
+            processed, previous = _render(self.settings, process, target, fetched, before)
+            rendered = processed.rendered
+            if _unchanged(before, rendered, previous):  # what sync leaves in place: the published pack
+                xml, version = previous.xml, before.version
+            else:
+                xml, version = rendered.xml, rendered.version
+            path = publish_file(directory, rendered.filename, xml, setting="--out")
+            return ServerResult(target.name, EXPORTED, machine=target.machine.name, mp_id=rendered.mp_id,
+                                version=version, path=path)
 
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"--out {directory} cannot be created: {exc.strerror}") from None
-        summary = RunSummary("export", self._now())
-
-        def write(item: MatchedServer, raw: bytes, process: MapProcessor) -> ServerResult:
-            rendered = _render(self.settings, process, item, raw, None)[0].rendered
-            path = publish_file(directory, rendered.filename, rendered.xml, setting="--out")
-            return ServerResult(item.server, EXPORTED, machine=item.machine.name, mp_id=rendered.mp_id,
-                                version=rendered.version, path=path)
-
-        self._pass(summary, progress, servers, publisher=write)
+            self._pass(summary, progress, servers, publisher=write, state=state)
+        finally:
+            if state is not None:
+                state.close()
         summary.finished = self._now()
-        if progress is None:
+        if self._log_servers:
             _log_summary(summary)
         return summary
 
-    def _pass(self, summary: RunSummary, progress: Progress | None, servers: Iterable[str] | None, *, publisher) -> None:
+    def _pass(self, summary: RunSummary, progress: Progress | None, servers: Iterable[str] | None, *, publisher,
+              state, members_only: bool = False, remove_departed: bool = False) -> None:
+        """Match, then draw each target with ``publisher`` in the worker threads.
+
+        Args:
+            servers: the names asked for (rebuild, export --server); None: the Servers Group.
+            state: the state store (None for an export before any sync).
+            members_only: refuse names that are not members of the Servers Group (rebuild).
+            remove_departed: move the packs of servers that left the group aside (a full sync).
+        """
         from .gctuning import relaxed_gc
+        from .sources import open_source
         from .sources.matching import match_servers
         from .sources.servicemap import window_ending
-        from .sources.session import open_session
 
-        wanted = list(servers) if servers is not None else list(self.settings.servers)
         start, end = window_ending(self._now(), self.settings.schedule.time_window_minutes)
-        with open_session(self.settings) as session, relaxed_gc(), \
+        with open_source(self.settings) as source, relaxed_gc(), \
                 MapProcessor(self.settings.processes, self.settings.large_map_bytes) as process:
-            matched, failures = match_servers(wanted, session.client.list_machines(start=start, end=end))
-            matched, clashes = _one_pack_per_id(matched, self.settings.mp_id_prefix)
+            machines = list(source.list_machines(start=start, end=end))
+            matched, failures = match_servers(self.settings.servers, machines)
+            if servers is not None:
+                members = {m.machine.key for m in matched}
+                matched, failures = match_servers(list(servers), machines)
+                if members_only:
+                    _refuse_outsiders(matched, members, self.settings)
+            targets, clashes = _targets(matched, state, self.settings.mp_id_prefix)
+            if isinstance(publisher, _Publisher):
+                for target in targets:
+                    state.record_aliases(target.name, target.entries)
+            if remove_departed:
+                for result in _remove_departed(self.settings, state, targets, at=self._now()):
+                    self._record(summary, progress, publisher, result)
             for failure in [*failures, *clashes]:
                 self._record(summary, progress, publisher, _failed(failure))
-            one = partial(self._one, session, publisher, process, start, end)
-            self._run_workers(summary, progress, publisher, matched, one)
-            summary.requests = session.transport.stats.requests
-            summary.throttled = session.transport.stats.throttled
+            source.plan([t.matched for t in targets], start=start, end=end)
+            one = partial(self._one, source, publisher, process, start, end)
+            self._run_workers(summary, progress, publisher, targets, one)
+            stats = getattr(source, "stats", None)
+            if stats is not None:
+                summary.requests, summary.throttled = stats.requests, stats.throttled
 
-    def _run_workers(self, summary, progress, publisher, matched: list[MatchedServer],
-                     one: Callable[[MatchedServer], ServerResult]) -> None:
-        pending = iter(matched)
-        running: dict[Future, MatchedServer] = {}
+    def _run_workers(self, summary, progress, publisher, targets: list[Target],
+                     one: Callable[[Target], ServerResult]) -> None:
+        """Keep ``concurrency`` servers in flight; on Ctrl-C take no new one, finish and record
+        those in hand (they may have published), then let the interrupt go on."""
+        pending = iter(targets)
+        running: dict[Future, Target] = {}
         with ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="server") as pool:
-            while True:
-                while not self._stop.is_set() and len(running) < self.settings.concurrency:
-                    item = next(pending, None)
-                    if item is None:
+            try:
+                while True:
+                    while not self._stop.is_set() and len(running) < self.settings.concurrency:
+                        item = next(pending, None)
+                        if item is None:
+                            break
+                        running[pool.submit(one, item)] = item
+                    if not running:
                         break
-                    running[pool.submit(one, item)] = item
-                if not running:
-                    break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    running.pop(future)
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        running.pop(future)
+                        self._record(summary, progress, publisher, future.result())
+            except KeyboardInterrupt:
+                self._stop.set()
+                for future in list(running):
                     self._record(summary, progress, publisher, future.result())
+                raise
 
-    def _one(self, session, publisher, process: MapProcessor, start: datetime, end: datetime,
-             item: MatchedServer) -> ServerResult:
+    def _one(self, source, publisher, process: MapProcessor, start: datetime, end: datetime,
+             target: Target) -> ServerResult:
         try:
-            raw = session.client.fetch_map(item.server, item.machine, start=start, end=end)
-            return publisher(item, raw, process)
+            fetched = source.fetch(target.matched, start=start, end=end)
+            return publisher(target, fetched, process)
         except ConfigError:
             raise
         except SyncError as exc:
-            return ServerResult(item.server, FAILED, machine=item.machine.name, reason=str(exc))
+            return ServerResult(target.name, FAILED, machine=target.machine.name, reason=str(exc))
         except Exception as exc:  # the per-server isolation boundary: a bug must not stop the other servers
-            log.exception("%s: internal error", item.server)
-            return ServerResult(item.server, FAILED, machine=item.machine.name,
+            log.exception("%s: internal error", target.name)
+            return ServerResult(target.name, FAILED, machine=target.machine.name,
                                 reason=f"internal error {type(exc).__name__}: {exc} (please report it)")
 
     def _record(self, summary: RunSummary, progress, publisher, result: ServerResult) -> None:
-        """Keep the result, and tell it: to ``progress`` if there is one, else as a log line
-        (a failure is always logged: it must reach the log whoever watches)."""
+        """Keep the result, and tell it: to ``progress`` if there is one, else as a log record
+        when this service tells servers in its log (see ``log_servers``)."""
         if isinstance(publisher, _Publisher):
             result = publisher.settle(result, at=self._now())
         summary.results.append(result)
         fields = {"server": result.server, "status": result.status, "version": result.version,
                   "path": str(result.path) if result.path else None}
+        if progress is not None:
+            progress(result)
+        elif not self._log_servers:
+            return
         if result.status == FAILED:
             log.warning("%s: failed: %s", result.server, result.reason, extra={**fields, "reason": result.reason})
         elif progress is None:
             log.info("%s: %s%s", result.server, result.status,
                      f" version {result.version} at {result.path}" if result.path else "", extra=fields)
-        if progress is not None:
-            progress(result)
 
 
 class _Publisher:
@@ -249,20 +369,20 @@ class _Publisher:
         self._changes = changes
         self._force = force
 
-    def __call__(self, item: MatchedServer, raw: bytes, process: MapProcessor) -> ServerResult:
+    def __call__(self, target: Target, fetched, process: MapProcessor) -> ServerResult:
         from .publish import publish_file
 
-        server, machine = item.server, item.machine
+        server, machine = target.name, target.machine
         out = self._settings.output_directory
         before = self._state.get(server)
-        processed, previous = _render(self._settings, process, item, raw, before.version if before else None)
+        processed, previous = _render(self._settings, process, target, fetched, before)
         rendered = processed.rendered
         version = rendered.version
         mp_id = rendered.mp_id
         now = self._now()
-        if (not self._force and before is not None and previous is not None
-                and before.content_hash == rendered.content_hash and previous.version == before.version):
-            self._state.record_unchanged(server, machine=machine.name, os_family=processed.os_family, at=now)
+        known = {"fqdn": machine.fqdn, "source": self._settings.source_kind}
+        if not self._force and _unchanged(before, rendered, previous):
+            self._state.record_unchanged(server, machine=machine.name, os_family=processed.os_family, at=now, **known)
             return ServerResult(server, UNCHANGED, machine=machine.name, mp_id=mp_id, version=before.version,
                                 path=out / rendered.filename)
         path = publish_file(out, rendered.filename, rendered.xml)
@@ -270,11 +390,13 @@ class _Publisher:
         self._state.record_published(
             server, machine=machine.name, os_family=processed.os_family, mp_id=rendered.mp_id, version=version,
             content_hash=rendered.content_hash, components=sorted(rendered.components), connections=arrows, at=now,
+            names=rendered.components, **known,
         )
         change = ServerChange.compare(
             server, status=PUBLISHED, version=version, mp_id=rendered.mp_id,
             old_components=before.components if before else (), new_components=rendered.components,
             old_connections=before.connections if before else (), new_connections=arrows,
+            names={**(before.names if before else {}), **rendered.components},
         )
         return ServerResult(server, PUBLISHED, machine=machine.name, mp_id=rendered.mp_id, version=version, path=path,
                             change=change)
@@ -283,39 +405,81 @@ class _Publisher:
         """Record a failure in the state, spool the result's change into the report, and return
         the result without it: the run keeps a few fields per server, not every name."""
         if result.status == FAILED:
-            self._state.record_failure(result.server, result.reason or "unknown", at=at)
+            self._state.record_failure(result.server, result.reason or "unknown", at=at, machine=result.machine,
+                                       source=self._settings.source_kind)
         self._changes.add_result(result)
         return replace(result, change=None)
 
 
-def _one_pack_per_id(matched: list[MatchedServer], prefix: str) -> tuple[list[MatchedServer], list[ServerFailure]]:
-    """Keep the first server for each management-pack ID; later ones would overwrite its file.
-
-    Two entries can name one machine (``app01`` and ``app01.contoso.com``), or two names can
-    clean to the same ID (``web-01`` and ``web_01``).
-    """
+def _targets(matched: list[MatchedServer], state, prefix: str) -> tuple[list[Target], list[ServerFailure]]:
+    """One target per machine, named as the state knows it or by the machine's label; two
+    machines whose names give the same management-pack ID keep the first (the later one would
+    overwrite its file)."""
     from .mp.ids import mp_id
 
-    owners: dict[str, MatchedServer] = {}
-    kept: list[MatchedServer] = []
-    clashes: list[ServerFailure] = []
+    by_machine: dict[str, Target] = {}
     for item in matched:
-        key = mp_id(prefix, item.server).lower()
-        first = owners.setdefault(key, item)
-        if first is item:
-            kept.append(item)
-        else:
-            same = "is the same machine as" if first.machine.key == item.machine.key else "gets the same management-pack ID as"
+        seen = by_machine.get(item.machine.key)
+        if seen is not None:
+            by_machine[item.machine.key] = replace(seen, entries=(*seen.entries, item.server))
+            continue
+        known = state.find_machine(item.machine.name) if state is not None else None
+        by_machine[item.machine.key] = Target(known.server if known else item.machine.label, item.machine,
+                                              (item.server,))
+    owners: dict[str, Target] = {}
+    clashes: list[ServerFailure] = []
+    for target in by_machine.values():
+        key = mp_id(prefix, target.name).lower()
+        first = owners.setdefault(key, target)
+        if first is not target:
             clashes.append(ServerFailure(
-                item.server, "match",
-                f"'{item.server}' {same} '{first.server}' ({mp_id(prefix, first.server)}): list each server once, "
-                f"by a name that tells it apart",
+                target.entries[0], "match",
+                f"'{target.name}' gets the same management-pack ID as '{first.name}' ({mp_id(prefix, first.name)}): "
+                f"two machines whose names differ only in characters an ID cannot hold; rename one in Azure or "
+                f"leave one out of the Servers Group",
             ))
-    return kept, clashes
+    return list(owners.values()), clashes
 
 
-def _render(settings: Settings, process: MapProcessor, item: MatchedServer, raw: bytes, state_version: str | None):
-    """Process ``raw`` into the next version after the published file and the state, whichever is newer.
+def _refuse_outsiders(asked: list[MatchedServer], members: set, settings: Settings) -> None:
+    """``rebuild`` publishes into the import folder, so only for members of the Servers Group."""
+    for item in asked:
+        if item.machine.key not in members:
+            raise ConfigError(
+                f"{item.server} ({item.machine.label}) is not in the Servers Group, so rebuild will not publish it: "
+                f"add it to sync.servers or sync.servers_file in {settings.config_path or 'the configuration'}, or "
+                f"review it without publishing with: servicemap-sync export --server {item.server} --out review/"
+            )
+
+
+def _remove_departed(settings: Settings, state, targets: list[Target], *, at: datetime) -> list[ServerResult]:
+    """Move the packs of servers that left the Servers Group into ``removed/`` and mark them.
+
+    A server still listed under any spelling it was matched by stays, even if it matched
+    nothing in this window (an agent that is down is not a server that left).
+    """
+    from .publish import REMOVED_FOLDER, move_aside
+
+    drawn = {t.name.lower() for t in targets}
+    entries = {e.lower() for e in settings.servers}
+    results = []
+    for row in state.all():
+        if row.removed or not row.mp_id or row.server.lower() in drawn:
+            continue
+        if {row.server.lower(), *(a.lower() for a in state.aliases(row.server))} & entries:
+            continue
+        moved = move_aside(settings.output_directory, f"{row.mp_id}.xml", REMOVED_FOLDER)
+        state.mark_removed(row.server, at=at)
+        where = f"{moved.parent.name}/{moved.name}" if moved else "no file was left in the output folder"
+        log.warning("%s left the Servers Group: its management pack %s moved to %s; remove it from SCOM",
+                    row.server, row.mp_id, where)
+        results.append(ServerResult(row.server, REMOVED, machine=row.machine, mp_id=row.mp_id, version=row.version,
+                                    path=moved, reason=f"{row.mp_id}.xml moved to {where}"))
+    return results
+
+
+def _render(settings: Settings, process: MapProcessor, target: Target, fetched, before):
+    """Process ``fetched`` into the next version after the published file and the state, whichever is newer.
 
     The previous file (read, never written here) carries the public types SCOM already has,
     so the new version keeps them (retired) and imports as an upgrade.
@@ -323,13 +487,21 @@ def _render(settings: Settings, process: MapProcessor, item: MatchedServer, raw:
     from .mp.ids import mp_id
     from .publish import next_version, read_published
 
-    previous = read_published(settings.output_directory / f"{mp_id(settings.mp_id_prefix, item.server)}.xml")
+    previous = read_published(settings.output_directory / f"{mp_id(settings.mp_id_prefix, target.name)}.xml")
     job = MapJob(
-        server=item.server, focus_machine=item.machine.name, raw=raw, mp_id_prefix=settings.mp_id_prefix,
-        version=next_version(_newest(state_version, previous.version if previous else None)),
+        server=target.name, focus_machine=target.machine.name, raw=fetched.raw or b"",
+        mp_id_prefix=settings.mp_id_prefix,
+        version=next_version(_newest(before.version if before else None, previous.version if previous else None)),
         previous_xml=previous.xml if previous else None, include_self_links=settings.include_self_links,
+        parser=fetched.parser or "", server_map=fetched.server_map,
     )
     return process(job), previous
+
+
+def _unchanged(before, rendered, previous) -> bool:
+    """Whether the rendered pack is the one already published (same content, same version on disk)."""
+    return (before is not None and previous is not None and before.content_hash == rendered.content_hash
+            and previous.version == before.version)
 
 
 def _newest(*versions: str | None) -> str | None:
@@ -350,13 +522,3 @@ def _log_summary(summary: RunSummary) -> None:
 
 def _failed(failure: ServerFailure) -> ServerResult:
     return ServerResult(failure.server, FAILED, reason=failure.reason)
-
-
-def _write_report(changes: ChangeReport, summary: RunSummary, out: Path, run_id: int) -> tuple[Path, ...]:
-    from .publish import write_change_report
-
-    try:
-        return write_change_report(changes, out, run_id=run_id, started_at=summary.started)
-    except SyncError as exc:
-        log.error("change report not written: %s", exc)
-        return ()

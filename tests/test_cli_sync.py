@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cli_harness import config_file, invoke
-from scenario_lookup import machine_named
+from scenario_lookup import drawn_name, machine_named
 from test_overrides import override_mp, rule_override
 
 from servicemap_sync.mp.validate import validate_file
@@ -64,7 +64,7 @@ def test_second_sync_writes_nothing_and_one_changed_server_is_republished(sample
     assert validate_file(out / "ServiceMapSync.sql01.contoso.com.xml") == []
     report = json.loads(sorted((out / "reports").glob("changes-*.json"), key=lambda p: p.stat().st_mtime_ns)[-1].read_text())
     by_server = {entry["server"]: entry for entry in report["servers"]}
-    assert set(by_server) == set(sample_emu.scenario.servers_group)
+    assert set(by_server) == {drawn_name(sample_emu.scenario, s) for s in sample_emu.scenario.servers_group}
     sql_change = by_server.pop("sql01.contoso.com")
     assert sql_change["status"] == "published" and sql_change["version"] == "1.0.0.1"
     # an arrow key is "<from class>-><to class>" plus ":<port>" when Service Map gave one
@@ -83,7 +83,7 @@ def test_without_a_terminal_json_logs_carry_each_server_and_the_summary(sample_e
     assert run.exit_code == 0, run.output
     records = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
     per_server = {r["server"]: r for r in records if r.get("status")}
-    assert set(per_server) == set(sample_emu.scenario.servers_group)
+    assert set(per_server) == {drawn_name(sample_emu.scenario, s) for s in sample_emu.scenario.servers_group}
     assert {r["status"] for r in per_server.values()} == {"published"}
     assert all(Path(r["path"]).is_file() and r["version"] for r in per_server.values())
     [summary] = [r for r in records if r.get("command") == "sync"]
@@ -111,7 +111,8 @@ def test_export_leaves_state_and_published_files_untouched(sample_emu, tmp_path)
     review = tmp_path / "review"
     result = invoke(config, sample_emu, "export", "--server", "sql01.contoso.com", "--server", "app01", "--out", str(review))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in review.iterdir()) == ["ServiceMapSync.app01.xml", "ServiceMapSync.sql01.contoso.com.xml"]
+    assert sorted(p.name for p in review.iterdir()) == ["ServiceMapSync.app01.contoso.com.xml",
+                                                        "ServiceMapSync.sql01.contoso.com.xml"]
     assert all(validate_file(p) == [] for p in review.iterdir())
     assert published(out) == files
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == listing

@@ -11,8 +11,12 @@ from servicemap_sync.errors import ConfigError
 from servicemap_sync.mp.ids import MAX_PREFIX_LENGTH, mp_id
 
 AZURE = {
-    "tenant_id": "t", "client_id": "c", "subscription_id": "s", "resource_group": "rg", "workspace_name": "ws",
+    "tenant_id": "00000000-0000-4000-8000-000000000001", "client_id": "00000000-0000-4000-8000-000000000002",
+    "subscription_id": "00000000-0000-4000-8000-000000000003", "resource_group": "rg", "workspace_name": "ws",
 }
+
+
+AZURE_TOML = "[azure]\n" + "".join(f'{key} = "{value}"\n' for key, value in AZURE.items())
 
 
 def settings(sync: dict | None = None, *, env: dict | None = None, flags: dict | None = None, **sections):
@@ -84,7 +88,7 @@ def test_servers_file_adds_names_and_relative_paths_follow_the_config(tmp_path: 
     (tmp_path / "servers.txt").write_text("# group\nweb01.contoso.com\nSQL01.contoso.com  # db\n\nweb01.CONTOSO.com\n")
     config = tmp_path / "servicemap-sync.toml"
     config.write_text(
-        '[azure]\ntenant_id="t"\nclient_id="c"\nsubscription_id="s"\nresource_group="rg"\nworkspace_name="ws"\n'
+        AZURE_TOML +
         '[sync]\nservers=["app01"]\nservers_file="servers.txt"\n[output]\ndirectory="mps"\n'
     )
     s = load_settings(config, env={"AZURE_CLIENT_SECRET": "x"})
@@ -145,3 +149,68 @@ def test_worker_processes_default_to_the_cores_up_to_four_and_are_range_checked(
     for key, value in (("processes", 33), ("processes", -1), ("large_map_kb", -5)):
         with pytest.raises(ConfigError, match=f"sync.{key} = {value} is out of range"):
             settings({key: value})
+
+
+def test_a_utf8_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    config = tmp_path / "bom.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + (AZURE_TOML + '[sync]\nservers = ["w\u00e9b01"]\n').encode("utf-8"))
+    assert load_settings(config, env={"AZURE_CLIENT_SECRET": "x"}).servers == ("w\u00e9b01",)
+
+
+def test_a_utf16_file_is_refused_with_save_as_utf8(tmp_path: Path) -> None:
+    config = tmp_path / "ps.toml"
+    config.write_bytes(AZURE_TOML.encode("utf-16"))  # what PowerShell 5's Out-File writes
+    with pytest.raises(ConfigError) as err:
+        load_settings(config, env={"AZURE_CLIENT_SECRET": "x"})
+    assert str(config) in str(err.value) and "UTF-16" in str(err.value) and "save it as UTF-8" in str(err.value)
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"\x7fELF\x02\x01\x01\x00\x00\x00", "not a text file"),
+    (b"[azure]\ntenant_id = \"caf\xe9\"\n", "not UTF-8 text (byte 0xe9 on line 2)"),
+])
+def test_a_file_that_is_not_utf8_text_gets_a_clear_message(tmp_path: Path, content: bytes, fragment: str) -> None:
+    config = tmp_path / "odd.toml"
+    config.write_bytes(content)
+    with pytest.raises(ConfigError) as err:
+        load_settings(config, env={"AZURE_CLIENT_SECRET": "x"})
+    assert fragment in str(err.value) and str(config) in str(err.value)
+
+
+def test_a_folder_given_as_the_configuration_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a folder, not a file"):
+        load_settings(tmp_path, env={"AZURE_CLIENT_SECRET": "x"})
+
+
+def test_servers_file_from_windows_notepad_with_bom_and_crlf(tmp_path: Path) -> None:
+    (tmp_path / "servers.txt").write_bytes(b"\xef\xbb\xbfweb01.contoso.com\r\nsql01\r\n")
+    s = settings({"servers_file": str(tmp_path / "servers.txt")})
+    assert s.servers == ("web01.contoso.com", "sql01")
+
+
+@pytest.mark.parametrize("key, value", [
+    ("subscription_id", "my-subscription"), ("client_id", "11111111-1111-1111-1111-11111111111"),
+    ("tenant_id", "not a tenant"),
+])
+def test_ids_must_be_guids(key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_from_dict({"azure": {**AZURE, key: value}}, base=Path("/"), env={"AZURE_CLIENT_SECRET": "x"},
+                           flags={})
+    assert f"azure.{key} = {value!r}" in str(err.value) and "GUID" in str(err.value)
+
+
+def test_a_tenant_may_be_given_by_its_domain_name() -> None:
+    s = settings_from_dict({"azure": {**AZURE, "tenant_id": "contoso.onmicrosoft.com"}}, base=Path("/"),
+                           env={"AZURE_CLIENT_SECRET": "x"}, flags={})
+    assert s.azure.tenant_id == "contoso.onmicrosoft.com"
+
+
+def test_the_secret_source_is_named_never_the_secret(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("hunter2\n")
+    raw = {"azure": {**AZURE, "client_secret_file": str(secret_file)}}
+    from_file = settings_from_dict(raw, base=tmp_path, env={}, flags={})
+    from_env = settings_from_dict(raw, base=tmp_path, env={"AZURE_CLIENT_SECRET": "hunter3"}, flags={})
+    assert from_file.azure.secret_source == f"azure.client_secret_file {secret_file}"
+    assert from_env.azure.secret_source == "the AZURE_CLIENT_SECRET environment variable"
+    assert "hunter" not in from_file.azure.secret_source + from_env.azure.secret_source

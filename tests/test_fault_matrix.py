@@ -28,7 +28,7 @@ from servicemap_sync.emulator import Emulator, Fault, Scenario
 from servicemap_sync.emulator.faults import FaultBook
 from servicemap_sync.mp.ids import mp_id
 from servicemap_sync.mp.validate import validate_file
-from scenario_lookup import machine_named
+from scenario_lookup import drawn_name, machine_named
 
 PREFIX = "ServiceMapSync"
 VICTIM = "sql01.contoso.com"
@@ -44,6 +44,8 @@ class Estate:
         self.out = out or root / "out"
         self.config = root / "servicemap-sync.toml"
         self.servers = list(emu.scenario.servers_group)
+        #: drawn names of servers a test changed in the emulator (the bundled scenario no longer says)
+        self.names: dict[str, str] = {}
         self.configure()
 
     def configure(self, *, servers: list[str] | None = None, state_path: Path | None = None, **sync: object) -> None:
@@ -55,7 +57,11 @@ class Estate:
         return invoke(self.config, self.emu, "sync", *args, global_args=global_args)
 
     def path(self, server: str) -> Path:
-        return self.out / f"{mp_id(PREFIX, server)}.xml"
+        """Where ``server``'s pack is published (named for its machine, whatever the spelling)."""
+        return self.out / f"{mp_id(PREFIX, self.name(server))}.xml"
+
+    def name(self, server: str) -> str:
+        return self.names.get(server) or drawn_name(self.emu.scenario, server)
 
     def machine(self, server: str) -> str:
         """The Service Map resource name of ``server`` (what a Fault's ``machine`` names)."""
@@ -82,7 +88,7 @@ def assert_consistent(estate: Estate, run: CliRun, *, failed: dict[str, str],
         assert word.lower() in reasons[server].lower(), (server, reasons[server])
     for server in estate.servers:
         path = estate.path(server)
-        if server in failed:
+        if estate.name(server) in failed:
             if before is not None:
                 assert path.read_bytes() == before[server], f"{server}: the previous good file was changed"
             continue
@@ -223,7 +229,7 @@ def test_a_secret_revoked_mid_run_fails_the_rest_with_a_sign_in_reason(estate: E
 
     run = estate.sync("--force")
 
-    assert_consistent(estate, run, failed={s: "sign-in" for s in estate.servers[4:]}, before=before)
+    assert_consistent(estate, run, failed={estate.name(s): "sign-in" for s in estate.servers[4:]}, before=before)
 
 
 def test_a_secret_revoked_before_the_run_means_nothing_could_run(estate: Estate) -> None:
@@ -272,16 +278,19 @@ def test_a_path_traversal_display_name_stays_inside_the_output_folder(sample_emu
     estate = Estate(sample_emu, tmp_path, out=tmp_path / "a" / "b" / "out")
     build01 = "m-a18f55fb-cd6d-57a8-9b10-720c323e3d4b"
     machines = copy.deepcopy(list(sample_emu.scenario.machines.values()))
+    # no FQDN or computer name: the display name is all there is to name the pack after
+    hostile = {"displayName": TRAVERSAL, "fullyQualifiedDomainName": None, "computerName": None}
     for machine in machines:
         if machine["name"] == build01:
-            machine["properties"]["displayName"] = TRAVERSAL
+            machine["properties"].update(hostile)
     sample_emu.set_machines(machines)
     served = copy.deepcopy(sample_emu.scenario.maps[build01])
     for node in served["nodes"]["machines"]:
         if node["name"] == build01:
-            node["properties"]["displayName"] = TRAVERSAL
+            node["properties"].update(hostile)
     sample_emu.set_map(build01, served)
     estate.configure(servers=[*estate.servers, TRAVERSAL])
+    estate.names[TRAVERSAL] = TRAVERSAL
 
     run = estate.sync()
 
@@ -312,13 +321,15 @@ def _is_temp_in(path: object, folder: Path, filename: str = "") -> bool:
     return folder in p.parents and p.name.startswith(f".{filename}") and p.name.endswith(".tmp")
 
 
-def test_a_read_only_output_folder_fails_every_server_and_changes_nothing(estate: Estate, tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_read_only_output_folder_stops_the_run_before_any_request(estate: Estate, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """chmod does not stop root, so the file system's answer is injected where the writer meets it:
-    creating the temporary file beside the target fails with EROFS, as on a read-only mount.
+    creating a file in the output folder fails with EROFS, as on a read-only mount. The run must
+    stop at once with exit 2 naming the folder (not fetch every map and fail each server alike).
     The state database lives elsewhere, as it must for a read-only share to make sense."""
     estate.configure(state_path=tmp_path / "state" / "state.db")
     before = estate.baseline()
+    requests_before = len(estate.emu.requests)
     real_open = os.open
 
     def read_only_open(path, flags, *args, **kwargs):
@@ -329,7 +340,10 @@ def test_a_read_only_output_folder_fails_every_server_and_changes_nothing(estate
     monkeypatch.setattr(os, "open", read_only_open)
     run = estate.sync("--force")
 
-    assert_consistent(estate, run, failed={s: "read-only" for s in estate.servers}, before=before)
+    assert run.exit_code == 2, run.output
+    assert str(estate.out) in run.stderr and "read-only" in run.stderr and "output.directory" in run.stderr
+    assert len(estate.emu.requests) == requests_before, "requests were sent before the folder was checked"
+    assert {s: estate.path(s).read_bytes() for s in estate.servers} == before
 
 
 @pytest.mark.parametrize("failure", ["disk-full-mid-write", "read-only-at-rename"])

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 
+from scenario_lookup import drawn_name
+
 from servicemap_sync.emulator import Fault
 from servicemap_sync.service import FAILED, PUBLISHED, UNCHANGED, SyncService
 
 
 def test_a_sync_summary_counts_servers_and_the_requests_the_emulator_saw(sample_emu, make_settings) -> None:
     settings = make_settings(sample_emu)
-    group = set(sample_emu.scenario.servers_group)
+    group = {drawn_name(sample_emu.scenario, s) for s in sample_emu.scenario.servers_group}
 
     first = SyncService(settings).sync()
 
@@ -28,4 +30,8 @@ def test_a_sync_summary_counts_servers_and_the_requests_the_emulator_saw(sample_
 
     assert (second.count(UNCHANGED), second.written, second.count(FAILED)) == (len(group), 0, 0)
     assert second.throttled == 1
-    assert json.loads(second.report_paths[0].read_text(encoding="utf-8"))["counts"][UNCHANGED] == len(group)
+    # nothing changed: no change report, one line in the run log
+    assert second.report_paths == ()
+    run_log = (settings.output_directory / "reports" / "runs.log").read_text(encoding="utf-8").splitlines()
+    assert len(run_log) == 2 and f"0 published, {len(group)} unchanged, 0 failed, 0 removed" in run_log[1]
+    assert run_log[0].endswith(first.report_paths[1].name)

@@ -16,24 +16,31 @@ from __future__ import annotations
 
 from .lock import lock_path, run_lock
 from .published import PublishedPack, read_published
-from .report import REPORTS_FOLDER, ChangeReport, ServerChange, write_change_report
+from .report import (
+    REMOVED_FOLDER, REPORTS_FOLDER, ChangeReport, ServerChange, append_run_log, prune_reports, write_change_report,
+)
 from .state import RunRecord, ServerState, StateStore, iso_utc
 from .versions import FIRST_VERSION, next_version, version_tuple
-from .writer import cleanup_temp_files, publish_file
+from .writer import check_writable, cleanup_temp_files, move_aside, publish_file
 
 __all__ = [
     "FIRST_VERSION",
+    "REMOVED_FOLDER",
     "REPORTS_FOLDER",
     "ChangeReport",
     "PublishedPack",
     "RunRecord",
     "ServerChange",
     "ServerState",
+    "append_run_log",
     "StateStore",
+    "check_writable",
     "cleanup_temp_files",
     "iso_utc",
     "lock_path",
+    "move_aside",
     "next_version",
+    "prune_reports",
     "publish_file",
     "read_published",
     "run_lock",

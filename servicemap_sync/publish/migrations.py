@@ -66,6 +66,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             exit_code INTEGER
         )""",
     )),
+    Migration(3, "machine identity and removal", (
+        # A server's row is found by its machine, whatever spelling named it: the spellings
+        # seen in the Servers Group point at it from `aliases`.
+        "ALTER TABLE servers ADD COLUMN fqdn TEXT",
+        "ALTER TABLE servers ADD COLUMN source TEXT",
+        "ALTER TABLE servers ADD COLUMN last_attempt TEXT",
+        # class ID -> label of the last published pack's boxes, so reports show names
+        "ALTER TABLE servers ADD COLUMN names TEXT NOT NULL DEFAULT '{}'",
+        # set when the server left the group and its pack was moved out of the import folder
+        "ALTER TABLE servers ADD COLUMN removed_at TEXT",
+        "ALTER TABLE servers ADD COLUMN removal_acknowledged INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX servers_machine ON servers (machine)",
+        """CREATE TABLE aliases (
+            name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+            server TEXT NOT NULL COLLATE NOCASE
+        )""",
+    )),
 )
 
 

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 10.0
 
-PUBLISHED, UNCHANGED, FAILED = "published", "unchanged", "failed"
+PUBLISHED, UNCHANGED, FAILED, REMOVED = "published", "unchanged", "failed", "removed"
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,23 @@ class ServerState:
     components: tuple[str, ...]
     connections: tuple[str, ...]
     last_status: str | None = None
+    fqdn: str | None = None
+    source: str | None = None
+    last_attempt: str | None = None
+    #: class ID -> label of the last published pack's boxes
+    names: dict[str, str] = field(default_factory=dict)
+    removed_at: str | None = None
+    removal_acknowledged: bool = False
 
     @property
     def failing(self) -> bool:
         """True when the latest run that touched this server failed it."""
         return self.last_status == FAILED
+
+    @property
+    def removed(self) -> bool:
+        """True when the server left the group and its pack was moved out of the import folder."""
+        return self.removed_at is not None
 
 
 @dataclass(frozen=True)
@@ -161,6 +173,47 @@ class StateStore:
             row = conn.execute(f"SELECT {_SERVER_COLUMNS} FROM servers WHERE server = ?", (server,)).fetchone()
         return _server_state(row) if row else None
 
+    def find_machine(self, machine: str) -> ServerState | None:
+        """The server whose matched machine is ``machine`` (resource name, any case), if known."""
+        with self._db(f"looking up machine {machine}") as conn:
+            row = conn.execute(f"SELECT {_SERVER_COLUMNS} FROM servers WHERE lower(machine) = lower(?) "
+                               f"ORDER BY published_at IS NULL, rowid LIMIT 1", (machine,)).fetchone()
+        return _server_state(row) if row else None
+
+    def find_alias(self, name: str) -> ServerState | None:
+        """The server a Servers Group spelling ``name`` resolved to in an earlier run, or a server
+        of that name."""
+        with self._db(f"looking up {name}") as conn:
+            row = conn.execute(f"SELECT server FROM aliases WHERE name = ?", (name,)).fetchone()
+        return self.get(row[0] if row else name)
+
+    def aliases(self, server: str) -> tuple[str, ...]:
+        """Every spelling that resolved to ``server``, sorted."""
+        with self._db(f"listing the names of {server}") as conn:
+            rows = conn.execute("SELECT name FROM aliases WHERE server = ? ORDER BY name", (server,)).fetchall()
+        return tuple(r[0] for r in rows)
+
+    def record_aliases(self, server: str, names: Iterable[str]) -> None:
+        """Remember that each of ``names`` (Servers Group entries) resolved to ``server``."""
+        with self._db(f"recording the names of {server}") as conn:
+            conn.executemany("INSERT INTO aliases (name, server) VALUES (?, ?) "
+                             "ON CONFLICT (name) DO UPDATE SET server = excluded.server",
+                             [(name, server) for name in names])
+
+    def mark_removed(self, server: str, *, at: datetime) -> None:
+        """Remember that ``server`` left the group and its pack left the import folder."""
+        with self._db(f"recording the removal of {server}") as conn:
+            conn.execute("UPDATE servers SET removed_at = ?, removal_acknowledged = 0 WHERE server = ?",
+                         (iso_utc(at), server))
+
+    def acknowledge_removed(self) -> list[str]:
+        """Stop listing removed servers (their packs were removed from SCOM); returns their names."""
+        with self._db("acknowledging removed servers") as conn:
+            rows = conn.execute("SELECT server FROM servers WHERE removed_at IS NOT NULL "
+                                "AND removal_acknowledged = 0 ORDER BY server").fetchall()
+            conn.execute("UPDATE servers SET removal_acknowledged = 1 WHERE removed_at IS NOT NULL")
+        return [r[0] for r in rows]
+
     def all(self) -> list[ServerState]:
         """Return every server the database knows, sorted by name (case-insensitively)."""
         with self._db("listing servers") as conn:
@@ -179,48 +232,62 @@ class StateStore:
         components: Iterable[str],
         connections: Iterable[str],
         at: datetime,
+        names: dict[str, str] | None = None,
+        fqdn: str | None = None,
+        source: str | None = None,
     ) -> None:
-        """Remember that ``version`` of ``server``'s management pack was written at ``at``."""
+        """Remember that ``version`` of ``server``'s management pack was written at ``at``
+        (a server that had been removed is back: its removal is cleared)."""
         when = iso_utc(at)
         with self._db(f"recording the publish of {server}") as conn:
             conn.execute(
                 """INSERT INTO servers (server, machine, os_family, mp_id, version, content_hash, published_at,
-                                        last_success, last_status, components, connections)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        last_success, last_attempt, last_status, components, connections, names,
+                                        fqdn, source, removed_at, removal_acknowledged)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)
                    ON CONFLICT (server) DO UPDATE SET
                        server = excluded.server, machine = excluded.machine, os_family = excluded.os_family,
                        mp_id = excluded.mp_id, version = excluded.version, content_hash = excluded.content_hash,
                        published_at = excluded.published_at, last_success = excluded.last_success,
-                       last_status = excluded.last_status, components = excluded.components,
-                       connections = excluded.connections""",
-                (server, machine, os_family, mp_id, version, content_hash, when, when, PUBLISHED,
-                 _json_list(components), _json_list(connections)),
+                       last_attempt = excluded.last_attempt, last_status = excluded.last_status,
+                       components = excluded.components, connections = excluded.connections, names = excluded.names,
+                       fqdn = excluded.fqdn, source = excluded.source, removed_at = NULL, removal_acknowledged = 0""",
+                (server, machine, os_family, mp_id, version, content_hash, when, when, when, PUBLISHED,
+                 _json_list(components), _json_list(connections), json.dumps(names or {}, sort_keys=True),
+                 fqdn, source),
             )
 
-    def record_unchanged(self, server: str, *, machine: str | None, os_family: str | None, at: datetime) -> None:
+    def record_unchanged(self, server: str, *, machine: str | None, os_family: str | None, at: datetime,
+                         fqdn: str | None = None, source: str | None = None) -> None:
         """Remember a successful run for ``server`` that had nothing new to publish."""
         when = iso_utc(at)
         with self._db(f"recording {server}") as conn:
             conn.execute(
-                """INSERT INTO servers (server, machine, os_family, last_success, last_status)
-                   VALUES (?, ?, ?, ?, ?)
+                """INSERT INTO servers (server, machine, os_family, last_success, last_attempt, last_status, fqdn,
+                                        source)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (server) DO UPDATE SET
                        server = excluded.server, machine = excluded.machine, os_family = excluded.os_family,
-                       last_success = excluded.last_success, last_status = excluded.last_status""",
-                (server, machine, os_family, when, UNCHANGED),
+                       last_success = excluded.last_success, last_attempt = excluded.last_attempt,
+                       last_status = excluded.last_status, fqdn = excluded.fqdn, source = excluded.source""",
+                (server, machine, os_family, when, when, UNCHANGED, fqdn, source),
             )
 
-    def record_failure(self, server: str, reason: str, *, at: datetime) -> None:
+    def record_failure(self, server: str, reason: str, *, at: datetime, machine: str | None = None,
+                       source: str | None = None) -> None:
         """Remember that ``server`` failed; its last published version and hash are kept."""
         when = iso_utc(at)
         with self._db(f"recording the failure of {server}") as conn:
             conn.execute(
-                """INSERT INTO servers (server, last_failure, last_failure_reason, last_status)
-                   VALUES (?, ?, ?, ?)
+                """INSERT INTO servers (server, machine, last_failure, last_attempt, last_failure_reason, last_status,
+                                        source)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (server) DO UPDATE SET
-                       server = excluded.server, last_failure = excluded.last_failure,
-                       last_failure_reason = excluded.last_failure_reason, last_status = excluded.last_status""",
-                (server, when, reason, FAILED),
+                       server = excluded.server, machine = coalesce(excluded.machine, machine),
+                       last_failure = excluded.last_failure, last_attempt = excluded.last_attempt,
+                       last_failure_reason = excluded.last_failure_reason, last_status = excluded.last_status,
+                       source = coalesce(excluded.source, source)""",
+                (server, machine, when, when, reason, FAILED, source),
             )
 
     # --- runs --------------------------------------------------------------------------
@@ -263,13 +330,16 @@ class StateStore:
 
 _SERVER_COLUMNS = (
     "server, machine, os_family, mp_id, version, content_hash, published_at, last_success, last_failure, "
-    "last_failure_reason, components, connections, last_status"
+    "last_failure_reason, components, connections, last_status, fqdn, source, last_attempt, names, removed_at, "
+    "removal_acknowledged"
 )
 
 
 def _server_state(row: tuple) -> ServerState:
-    *head, components, connections, last_status = row
-    return ServerState(*head, tuple(json.loads(components)), tuple(json.loads(connections)), last_status)
+    *head, components, connections, last_status, fqdn, source, last_attempt, names, removed_at, acknowledged = row
+    return ServerState(*head, tuple(json.loads(components)), tuple(json.loads(connections)), last_status,
+                       fqdn=fqdn, source=source, last_attempt=last_attempt, names=json.loads(names),
+                       removed_at=removed_at, removal_acknowledged=bool(acknowledged))
 
 
 def _json_list(values: Iterable[str]) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import PublishError
 
-__all__ = ["cleanup_temp_files", "publish_file"]
+__all__ = ["check_writable", "cleanup_temp_files", "move_aside", "publish_file"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,47 @@ def publish_file(directory: Path, filename: str, data: bytes | Iterable[bytes], 
             "check the disk before trusting the file after a power cut"
         ) from exc
     log.debug("wrote %s (%d bytes)", target, size)
+    return target
+
+
+def check_writable(directory: Path, *, setting: str = "output.directory") -> None:
+    """Create ``directory`` if needed and prove a file can be written in it, before a run sends
+    any request: a read-only or impossible folder is one error at start, not one per server.
+
+    Raises:
+        PublishError: naming the folder, the OS reason and what to change.
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        temp, fd = _create_temp(directory, "write-check")
+    except OSError as exc:
+        raise _publish_error(directory, exc, setting) from None
+    os.close(fd)
+    _remove_quietly(temp)
+
+
+def move_aside(directory: Path, filename: str, subfolder: str) -> Path | None:
+    """Move ``directory/filename`` into ``directory/subfolder/`` (atomically, replacing an older
+    copy there), so whatever imports ``*.xml`` from ``directory`` no longer sees it.
+
+    Returns:
+        The new path, or None when there was no such file.
+
+    Raises:
+        PublishError: the move failed; the file stays where it was.
+    """
+    _check_filename(filename)
+    source = Path(directory) / filename
+    if not source.exists():
+        return None
+    target = Path(directory) / subfolder / filename
+    try:
+        target.parent.mkdir(exist_ok=True)
+        os.replace(source, target)
+        _fsync_directory(Path(directory))
+    except OSError as exc:
+        raise _publish_error(target, exc, "output.directory") from None
     return target
 
 

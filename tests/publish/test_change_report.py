@@ -18,8 +18,10 @@ def sample_changes() -> list[ServerChange]:
     return [
         ServerChange.compare(
             "web01.contoso.com", status="published", version="1.0.0.3", mp_id="SMS.web01",
-            old_components={"IIS", "SQL client"}, new_components={"IIS", "Redis", "Nginx"},
-            old_connections={"web01->sql01:1433"}, new_connections={"web01->sql01:1433", "web01->cache01:6379"},
+            old_components={"W.P.iis", "W.P.sqlc"}, new_components={"W.P.iis", "W.P.redis", "W.P.nginx"},
+            old_connections={"W.P.iis->S.P.sql:1433"}, new_connections={"W.P.iis->S.P.sql:1433", "W.P.nginx->W.P.redis:6379"},
+            names={"W.P.iis": "IIS", "W.P.sqlc": "SQL client", "W.P.redis": "Redis", "W.P.nginx": "Nginx",
+                   "S.P.sql": "sqlservr (sql01)"},
         ),
         ServerChange.compare("sql01.contoso.com", status="unchanged", version="1.0.0.9", mp_id="SMS.sql01",
                              old_components={"SQL"}, new_components={"SQL"}),
@@ -33,7 +35,7 @@ def test_compare_finds_what_was_added_and_removed():
     web = sample_changes()[0]
     assert web.components_added == ("Nginx", "Redis")
     assert web.components_removed == ("SQL client",)
-    assert web.connections_added == ("web01->cache01:6379",)
+    assert web.connections_added == ("Nginx -> Redis :6379",)
     assert web.connections_removed == ()
 
 
@@ -64,13 +66,14 @@ def test_json_report_holds_every_server_sorted(tmp_path):
     document = json.loads(json_path.read_text())
     assert document["run_id"] == 7
     assert document["started_at"] == "2024-05-01T10:00:00Z"
-    assert document["counts"] == {"published": 2, "unchanged": 1, "failed": 1}
+    assert document["counts"] == {"published": 2, "unchanged": 1, "failed": 1, "removed": 0}
+    assert document["interrupted"] is False
     assert [s["server"] for s in document["servers"]] == [
         "app01.contoso.com", "db02.contoso.com", "sql01.contoso.com", "web01.contoso.com"]
     assert document["servers"][1] == {
         "server": "db02.contoso.com", "status": "published", "version": "1.0.0.0", "mp_id": "SMS.db02",
         "reason": None, "components_added": ["Postgres"], "components_removed": [],
-        "connections_added": [], "connections_removed": ["db02->bk:22", "db02->nas:2049"],
+        "connections_added": [], "connections_removed": ["db02 -> bk :22", "db02 -> nas :2049"],
     }
     assert document["servers"][0]["reason"] == "Service Map answered 503\nafter 4 tries"
     text = json_path.read_text()
@@ -81,17 +84,17 @@ def test_text_report_lists_changed_and_failed_servers(tmp_path):
     _, text_path = write_change_report(ChangeReport(tuple(sample_changes())), tmp_path, run_id=7, started_at=STARTED)
     assert text_path == tmp_path / "reports" / "changes-7.txt"
     assert text_path.read_text().splitlines() == [
-        "servicemap-sync run 7, started 2024-05-01T10:00:00Z: 2 published, 1 unchanged, 1 failed",
+        "servicemap-sync run 7, started 2024-05-01T10:00:00Z: 2 published, 1 unchanged, 1 failed, 0 removed",
         "app01.contoso.com  FAILED  Service Map answered 503 after 4 tries",
         "db02.contoso.com   v1.0.0.0  +1 component, -2 connections",
         "    + component Postgres",
-        "    - connection db02->bk:22",
-        "    - connection db02->nas:2049",
+        "    - connection db02 -> bk :22",
+        "    - connection db02 -> nas :2049",
         "web01.contoso.com  v1.0.0.3  +2 components, -1 component, +1 connection",
         "    + component Nginx",
         "    + component Redis",
         "    - component SQL client",
-        "    + connection web01->cache01:6379",
+        "    + connection Nginx -> Redis :6379",
     ]
 
 
@@ -132,7 +135,7 @@ def test_the_streamed_json_is_the_bytes_json_dumps_gives_for_the_whole_document(
             json_path, _ = write_change_report(report, tmp_path, run_id=9, started_at=STARTED)
             servers = sorted(changes, key=lambda c: (c.server.casefold(), c.server))
             document = {"run_id": 9, "started_at": "2024-05-01T10:00:00Z", "counts": report.counts(),
-                        "servers": [c.as_dict() for c in servers]}
+                        "interrupted": False, "servers": [c.as_dict() for c in servers]}
         expected = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         assert json_path.read_bytes() == expected.encode("utf-8")
 
@@ -142,3 +145,39 @@ def test_changes_come_back_from_the_spool_as_they_went_in_sorted_by_server():
     with ChangeReport(changes) as report:
         assert list(report.changes) == sorted(changes, key=lambda c: (c.server.casefold(), c.server))
         assert list(report.changes) == list(report.changes)  # reading does not consume
+
+
+def test_removed_servers_get_a_removal_script_and_an_interrupted_run_says_so(tmp_path):
+    removed = ServerChange("build01.contoso.com", "removed", version="1.0.0.2", mp_id="SMS.build01.contoso.com",
+                           reason="SMS.build01.contoso.com.xml moved to removed/")
+    with ChangeReport([removed, *sample_changes()]) as report:
+        report.interrupted = True
+        paths = write_change_report(report, tmp_path, run_id=4, started_at=STARTED)
+    assert [p.name for p in paths] == ["changes-4.json", "changes-4.txt", "remove-4.ps1"]
+    script = paths[2].read_text().splitlines()
+    assert [line for line in script if "Remove-SCOMManagementPack" in line and not line.startswith("#")] == [
+        "Get-SCOMManagementPack -Name 'SMS.build01.contoso.com' | Remove-SCOMManagementPack  # build01.contoso.com"]
+    text = paths[1].read_text()
+    assert "1 removed (interrupted" in text.splitlines()[0]
+    assert "build01.contoso.com  REMOVED  left the Servers Group" in text
+    assert json.loads(paths[0].read_text())["interrupted"] is True
+
+
+def test_old_reports_are_pruned_and_the_run_log_is_kept(tmp_path):
+    import os
+
+    from servicemap_sync.publish import append_run_log, prune_reports
+
+    old = write_change_report(ChangeReport(sample_changes()), tmp_path, run_id=1, started_at=STARTED)
+    new = write_change_report(ChangeReport(sample_changes()), tmp_path, run_id=2, started_at=STARTED)
+    log_path = append_run_log(tmp_path, "run 1")
+    append_run_log(tmp_path, "run 2\n")
+    now = datetime(2024, 6, 1, tzinfo=timezone.utc)
+    for path in (*old, log_path):
+        os.utime(path, (now.timestamp() - 31 * 86400,) * 2)
+    for path in new:
+        os.utime(path, (now.timestamp() - 29 * 86400,) * 2)
+    assert prune_reports(tmp_path, keep_days=0, now=now) == []
+    assert prune_reports(tmp_path, keep_days=30, now=now) == sorted(old)
+    assert all(p.exists() for p in new) and not any(p.exists() for p in old)
+    assert log_path.read_text() == "run 1\nrun 2\n"
