@@ -1,12 +1,15 @@
 """The ``servicemap-sync`` command line: parse, call the library, print, exit.
 
 Exit codes: 0 everything succeeded; 1 the run finished but some servers failed; 2 nothing
-could run (configuration, sign-in, workspace or lock). Heavy libraries (Azure SDK, lxml,
-networkx) are imported inside the commands so ``--help`` and completion stay instant.
+could run (configuration, sign-in, workspace or lock); 130 Ctrl-C stopped a run (the servers in
+hand were finished and reported). With ``--log-format json`` every message on stderr, fatal
+ones and usage errors included, is a JSON record. Heavy libraries (Azure SDK, lxml, networkx)
+are imported inside the commands so ``--help`` and completion stay instant.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -14,12 +17,53 @@ from pathlib import Path
 
 import click
 
-SCHEDULE_FLAGS = (
-    ("--enabled/--disabled", "Enabled", None, "Override Enabled."),
-    ("--interval-seconds", "IntervalSeconds", int, "Override IntervalSeconds."),
-    ("--timeout-seconds", "TimeoutSeconds", int, "Override TimeoutSeconds."),
-    ("--time-window-minutes", "TimeWindowMinutes", int, "Override TimeWindowMinutes (1..60)."),
-)
+log = logging.getLogger("servicemap_sync.cli")
+
+SCHEDULE_FLAGS = {
+    "Enabled": ("--enabled/--disabled", None, "Override Enabled (false: sync does nothing)."),
+    "IntervalSeconds": ("--interval-seconds", int, "Override IntervalSeconds (time between cycles)."),
+    "TimeoutSeconds": ("--timeout-seconds", int, "Override TimeoutSeconds (per request)."),
+    "TimeWindowMinutes": ("--time-window-minutes", int, "Override TimeWindowMinutes (1..60)."),
+}
+#: the parameters a one-shot run uses: IntervalSeconds is the service's, Enabled gates sync only
+ONE_SHOT = ("TimeoutSeconds", "TimeWindowMinutes")
+GLOBAL_OPTIONS = ("--config", "--log-format", "-v", "--verbose", "-q", "--quiet")
+
+
+class _Command(click.Command):
+    """A command that says so when a global option was put after it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            if exc.option_name in GLOBAL_OPTIONS:
+                exc.message = (f"{exc.option_name} is a global option: put it before the command, "
+                               f"e.g. servicemap-sync {exc.option_name} ... {self.name}")
+            raise
+
+
+class _Cli(click.Group):
+    """The group; usage errors come out as JSON records too when ``--log-format json`` was asked for."""
+
+    command_class = _Command
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            if _json_requested(argv):
+                _json_line("error", exc.format_message(), exit_code=exc.exit_code)
+            else:
+                exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code or 0)
 
 
 class Context:
@@ -37,21 +81,24 @@ class Context:
         return load_settings(path, env=os.environ, flags=flags or {}, require_credentials=require_credentials)
 
 
-def schedule_options(func):
-    """The four import-rule parameters as flags (they win over config and override MP)."""
-    for decl, parameter, kind, help_text in reversed(SCHEDULE_FLAGS):
-        opts = {"default": None, "help": help_text}
-        if kind is not None:
-            opts["type"] = kind
-        func = click.option(decl, parameter, **opts)(func)
-    return func
+def schedule_options(*parameters: str):
+    """The import-rule parameters a command uses, as flags (they win over config and override MP)."""
+    def decorate(func):
+        for parameter in reversed(parameters or tuple(SCHEDULE_FLAGS)):
+            decl, kind, help_text = SCHEDULE_FLAGS[parameter]
+            opts = {"default": None, "help": help_text}
+            if kind is not None:
+                opts["type"] = kind
+            func = click.option(decl, parameter, **opts)(func)
+        return func
+    return decorate
 
 
 def _flags(kwargs: dict) -> dict[str, object]:
-    return {parameter: kwargs.pop(parameter) for _, parameter, _, _ in SCHEDULE_FLAGS}
+    return {parameter: kwargs.pop(parameter) for parameter in SCHEDULE_FLAGS if parameter in kwargs}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", type=click.Path(path_type=Path), default=None,
               help="TOML configuration (default: $SERVICEMAP_SYNC_CONFIG, else ./servicemap-sync.toml).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -63,7 +110,7 @@ def _flags(kwargs: dict) -> dict[str, object]:
 def cli(ctx: click.Context, config: Path | None, log_format: str, verbose: int, quiet: bool) -> None:
     """Turn Azure Service Map dependency maps into SCOM Distributed Application management packs.
 
-    Example: servicemap-sync --config servicemap-sync.toml sync
+    Global options go before the command. Example: servicemap-sync --config servicemap-sync.toml sync
     """
     from .logs import configure_logging
 
@@ -73,23 +120,26 @@ def cli(ctx: click.Context, config: Path | None, log_format: str, verbose: int, 
 
 
 @cli.command()
-@schedule_options
+@schedule_options("Enabled", *ONE_SHOT)
 @click.option("--force", is_flag=True, help="Publish every server, even unchanged ones.")
 @click.pass_obj
 def sync(obj: Context, force: bool, **kwargs) -> None:
     """One pass over the Servers Group: fetch, build, render, validate, publish what changed.
 
-    Example: servicemap-sync sync --time-window-minutes 30
+    Does nothing while Enabled is false, as Microsoft's import rule. Example:
+    servicemap-sync sync --time-window-minutes 30
     """
-    from .service import SyncService
-
     settings = _load(obj, _flags(kwargs))
-    _finish(_guard(lambda: _with_progress(len(settings.servers),
-                                          lambda p: SyncService(settings).sync(progress=p, force=force))))
+    if not settings.schedule.enabled:
+        _say(f"Enabled is false ({settings.schedule.sources['Enabled']}): the import rule is disabled, nothing "
+             f"was synced; pass --enabled, or set sync.enabled = true")
+        sys.exit(0)
+    service = _service(obj, settings)
+    _finish(_guard(lambda: _with_progress(len(settings.servers), lambda p: service.sync(progress=p, force=force))))
 
 
 @cli.command()
-@schedule_options
+@schedule_options()
 @click.pass_obj
 def run(obj: Context, **kwargs) -> None:
     """The scheduled service: a sync every IntervalSeconds while Enabled; stops on SIGINT/SIGTERM.
@@ -108,64 +158,95 @@ def run(obj: Context, **kwargs) -> None:
 
 @cli.command()
 @click.argument("server")
-@schedule_options
+@schedule_options(*ONE_SHOT)
 @click.pass_obj
 def rebuild(obj: Context, server: str, **kwargs) -> None:
-    """Rebuild and publish one server now, as a new version, whatever changed.
+    """Rebuild and publish one server of the Servers Group now (any spelling of it), as a new
+    version, whatever changed.
 
     Example: servicemap-sync rebuild web01.contoso.com
     """
-    from .service import SyncService
-
     settings = _load(obj, _flags(kwargs))
-    _finish(_guard(lambda: SyncService(settings).rebuild(server)))
+    _finish(_guard(lambda: _service(obj, settings).rebuild(server)))
 
 
 @cli.command()
 @click.option("--server", "servers", multiple=True, help="Only this server (repeatable); default: the whole group.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the rendered management packs.")
-@schedule_options
+              help="Folder for the rendered management packs (not the output folder).")
+@schedule_options(*ONE_SHOT)
 @click.pass_obj
 def export(obj: Context, servers: tuple[str, ...], out: Path, **kwargs) -> None:
-    """Render management packs into --out for review; changes no state and publishes nothing.
+    """Render management packs into --out for review, with the versions sync would publish;
+    changes no state and publishes nothing.
 
     Example: servicemap-sync export --server web01.contoso.com --out review/
     """
-    from .service import SyncService
-
     settings = _load(obj, _flags(kwargs))
     chosen = list(servers) or None
+    service = _service(obj, settings)
     _finish(_guard(lambda: _with_progress(len(chosen or settings.servers),
-                                          lambda p: SyncService(settings).export(out, servers=chosen, progress=p))))
+                                          lambda p: service.export(out, servers=chosen, progress=p))))
 
 
 @cli.command()
+@click.option("--acknowledge-removed", is_flag=True,
+              help="Stop listing removed servers (after their packs were removed from SCOM).")
 @click.pass_obj
-def servers(obj: Context) -> None:
-    """The Servers Group as a table: server, machine, OS, last sync, status and reason.
+def servers(obj: Context, acknowledge_removed: bool) -> None:
+    """The Servers Group as the last runs left it: each machine once, its FQDN, management pack,
+    last success and last attempt; then servers that left the group until acknowledged.
 
     Example: servicemap-sync servers
     """
     from .publish import StateStore
 
     settings = _load(obj, {}, require_credentials=False)
-    rows = [("SERVER", "MACHINE", "OS", "LAST SYNC", "VERSION", "STATUS")]
-    reasons = []
-    with _guard(lambda: StateStore(settings.state_path)) as state:
-        for name in settings.servers:
-            s = state.get(name)
-            failed = bool(s and s.failing)
-            status = "never synced" if s is None else ("failed" if failed else "ok")
-            rows.append((name, (s and s.machine) or "-", (s and s.os_family) or "-",
-                         (s and (s.last_success or s.last_failure)) or "-", (s and s.version) or "-", status))
-            if failed:
-                reasons.append(f"{name}: {s.last_failure_reason}")
+    state = _guard(lambda: StateStore(settings.state_path)) if settings.state_path.exists() else None
+    try:
+        if acknowledge_removed:
+            done = state.acknowledge_removed() if state else []
+            click.echo(f"acknowledged {len(done)} removed server(s)" + (f": {', '.join(done)}" if done else ""))
+            return
+        _print_servers(settings, state)
+    finally:
+        if state is not None:
+            state.close()
+
+
+def _print_servers(settings, state) -> None:
+    rows = [("SERVER", "FQDN", "SOURCE", "MP ID", "VERSION", "LAST SUCCESS", "LAST ATTEMPT", "STATUS")]
+    notes, shown = [], set()
+    for entry in settings.servers:
+        s = state.find_alias(entry) if state else None
+        if s is not None and s.server.lower() in shown:
+            continue  # another spelling of a machine already listed
+        if s is None:
+            rows.append((entry, "-", "-", "-", "-", "-", "-", "never synced"))
+            continue
+        shown.add(s.server.lower())
+        spellings = [a for a in state.aliases(s.server) if a.lower() != s.server.lower()]
+        status = "failed" if s.failing else "ok"
+        rows.append((s.server, s.fqdn or "-", s.source or "-", s.mp_id or "-", s.version or "-",
+                     s.last_success or "-", s.last_attempt or "-", status))
+        if spellings:
+            notes.append(f"{s.server}: also listed as {', '.join(spellings)}")
+        if s.mp_id:
+            notes.append(f"{s.server}: {settings.output_directory / (s.mp_id + '.xml')}")
+        if s.failing:
+            notes.append(f"{s.server}: last attempt failed: {s.last_failure_reason}")
+    removed = [s for s in (state.all() if state else []) if s.removed and not s.removal_acknowledged]
+    for s in removed:
+        rows.append((s.server, s.fqdn or "-", s.source or "-", s.mp_id or "-", s.version or "-",
+                     s.last_success or "-", s.last_attempt or "-", "removed"))
+        notes.append(f"{s.server}: left the group on {s.removed_at}; its pack is in "
+                     f"{settings.output_directory / 'removed'}; remove {s.mp_id} from SCOM, then run "
+                     f"servicemap-sync servers --acknowledge-removed")
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-    for reason in reasons:
-        click.echo(f"  {reason}")
+    for note in notes:
+        click.echo(f"  {note}")
 
 
 @cli.command()
@@ -194,7 +275,7 @@ def validate(files: tuple[Path, ...], scom_only: bool, upgrade_from: Path | None
 
 
 @cli.command()
-@schedule_options
+@schedule_options()
 @click.pass_obj
 def overrides(obj: Context, **kwargs) -> None:
     """The effective Enabled / IntervalSeconds / TimeoutSeconds / TimeWindowMinutes and their sources.
@@ -212,17 +293,24 @@ def overrides(obj: Context, **kwargs) -> None:
 @cli.command()
 @click.option("--data", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="Scenario folder (default: the bundled sample estate).")
-@click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: any free port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port on 127.0.0.1 (default: any free port).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("emulator"),
               show_default=True, help="Where the CA, a ready configuration and the secret file go.")
-def emulator(data: Path | None, port: int, state_dir: Path) -> None:
+@click.option("--latency", type=click.FloatRange(0, 60), default=0.0, show_default=True,
+              help="Seconds added to every ARM and Service Map answer (a slow Azure).")
+@click.option("--fault", "faults", multiple=True, metavar="KIND[,key=value...]",
+              help="Inject a failure (repeatable), e.g. status,status=429,retry_after=5,operation=generateMap,count=3 "
+                   "or delay,seconds=10,machine=m-... (kinds: status delay trickle malformed truncated reset oversize "
+                   "dangling).")
+def emulator(data: Path | None, port: int, state_dir: Path, latency: float, faults: tuple[str, ...]) -> None:
     """Serve the local HTTPS emulator (Entra ID, ARM workspace, Service Map API) from sample data.
 
-    Example: servicemap-sync emulator --port 8443
+    Example: servicemap-sync emulator --port 8443 --latency 0.2 --fault status,status=503,count=5
     """
     from .demo import serve_emulator
 
-    serve_emulator(data, port=port, state_dir=state_dir, echo=click.echo)
+    _guard(lambda: serve_emulator(data, port=port, state_dir=state_dir, echo=click.echo, latency=latency,
+                                  faults=faults))
 
 
 @cli.command()
@@ -236,7 +324,7 @@ def demo(obj: Context, out: Path) -> None:
     """
     from .demo import run_demo
 
-    summary = _guard(lambda: run_demo(out, progress=None))
+    summary = _guard(lambda: run_demo(out, progress=None, log_servers=obj.log_format == "json"))
     _print_summary(summary)
     click.echo(f"management packs: {out.resolve()}")
     for path in sorted(out.glob("*.xml")):
@@ -248,18 +336,72 @@ def _load(obj: Context, flags: dict[str, object], *, require_credentials: bool =
     return _guard(lambda: obj.settings(flags, require_credentials=require_credentials))
 
 
+def _service(obj: Context, settings):
+    """The service for a one-shot command: the text summary lists each server, so servers are
+    log records only with JSON logs (each server is told once)."""
+    from .service import SyncService
+
+    return SyncService(settings, log_servers=obj.log_format == "json")
+
+
 def _guard(action):
-    """Run ``action``; errors that mean nothing could run become exit 2 with their message."""
+    """Run ``action``; errors that mean nothing could run become exit 2 with their message, and
+    Ctrl-C exit 130 after the summary of the servers that were finished."""
     from .errors import SyncError
+    from .service import Interrupted
 
     try:
         return action()
     except SyncError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        _fatal(str(exc), 2)
+    except Interrupted as stopped:
+        _print_summary(stopped.summary)
+        _fatal("interrupted: the servers in hand were finished and are in the change report; the rest were not "
+               "started", stopped.summary.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted: servers in hand were finished, the rest were not started", err=True)
-        sys.exit(130)
+        _fatal("interrupted: the servers in hand were finished, the rest were not started", 130)
+
+
+def _json_format() -> bool:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(Context) if ctx else None
+    return obj is not None and obj.log_format == "json"
+
+
+def _fatal(message: str, code: int):
+    """Say why the command stops, as the rest of its output is said, and exit with ``code``."""
+    if _json_format():
+        log.error(message, extra={"exit_code": code})
+    else:
+        click.echo(f"error: {message}" if code == 2 else message, err=True)
+    sys.exit(code)
+
+
+def _say(message: str) -> None:
+    """A notice on stderr: a log record with JSON logs, a plain line otherwise."""
+    if _json_format():
+        log.warning(message)
+    else:
+        click.echo(message, err=True)
+
+
+def _json_requested(argv: list[str]) -> bool:
+    """Whether the global options (before the command) ask for JSON logs."""
+    for i, arg in enumerate(argv):
+        if arg == "--log-format=json" or (arg == "--log-format" and argv[i + 1:i + 2] == ["json"]):
+            return True
+        if not arg.startswith("-") and (i == 0 or argv[i - 1] not in ("--config", "--log-format")):
+            return False
+    return False
+
+
+def _json_line(level: str, message: str, **fields: object) -> None:
+    """One JSON record on stderr, for errors raised before logging is set up (usage errors)."""
+    from .logs import JsonFormatter
+
+    record = logging.LogRecord("servicemap_sync.cli", logging.ERROR, __file__, 0, message, None, None)
+    record.__dict__.update(fields)
+    click.echo(JsonFormatter().format(record), err=True)
 
 
 def _with_progress(count: int, action):
@@ -276,18 +418,23 @@ def _finish(summary) -> None:
 
 
 def _print_summary(summary) -> None:
-    from .service import EXPORTED, FAILED, PUBLISHED, UNCHANGED
+    from .service import EXPORTED, FAILED, PUBLISHED, REMOVED, UNCHANGED
 
     seconds = (summary.finished - summary.started).total_seconds() if summary.finished else 0.0
+    removed = summary.count(REMOVED)
     click.echo(
         f"{summary.command}: {summary.written} synced, {summary.count(UNCHANGED)} unchanged, "
-        f"{summary.count(FAILED)} failed, {summary.written} management packs written, {seconds:.1f} s"
+        f"{summary.count(FAILED)} failed, {summary.written} management packs written"
+        + (f", {removed} removed" if removed else "") + (", interrupted" if summary.interrupted else "")
+        + f", {seconds:.1f} s"
     )
     for result in sorted(summary.results, key=lambda r: r.server.lower()):
         if result.status in (PUBLISHED, EXPORTED):
             click.echo(f"  wrote {result.path} (version {result.version or '-'})")
     for result in sorted(summary.failures, key=lambda r: r.server.lower()):
         click.echo(f"  FAILED {result.server}: {result.reason}")
+    for result in sorted((r for r in summary.results if r.status == REMOVED), key=lambda r: r.server.lower()):
+        click.echo(f"  REMOVED {result.server}: left the Servers Group; {result.reason}")
     for path in summary.report_paths:
         click.echo(f"  change report: {path}")
 

@@ -8,12 +8,14 @@ point the other commands at it.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from .config import Settings, settings_from_dict
+from .errors import ConfigError
 from .service import Progress, RunSummary, SyncService
 
 
@@ -38,7 +40,7 @@ def emulator_settings(emu, *, output: Path, servers: list[str], sync: dict | Non
     return settings_from_dict(raw, base=output.parent, env=env, flags={})
 
 
-def run_demo(out: Path, *, progress: Progress | None = None) -> RunSummary:
+def run_demo(out: Path, *, progress: Progress | None = None, log_servers: bool = True) -> RunSummary:
     """Sync the bundled sample estate through an in-process emulator into ``out``."""
     from .emulator import Emulator, load_scenario
 
@@ -46,16 +48,54 @@ def run_demo(out: Path, *, progress: Progress | None = None) -> RunSummary:
     out = out.resolve()
     with Emulator(scenario) as emu:
         settings = emulator_settings(emu, output=out, servers=list(scenario.servers_group))
-        return SyncService(settings).sync(progress=progress)
+        return SyncService(settings, log_servers=log_servers).sync(progress=progress)
 
 
-def serve_emulator(data: Path | None, *, port: int, state_dir: Path, echo: Callable[[str], None]) -> None:
-    """Serve the emulator until interrupted, after writing a configuration and secret file for it."""
+def parse_fault(spec: str):
+    """A :class:`~servicemap_sync.emulator.Fault` from ``KIND[,key=value...]`` (the ``--fault`` option).
+
+    Raises:
+        ConfigError: naming the option value and what is allowed.
+    """
+    from dataclasses import fields
+
+    from .emulator import Fault
+
+    kind, *pairs = [p.strip() for p in spec.split(",")]
+    types = {f.name: f.type for f in fields(Fault)}
+    values: dict[str, object] = {"kind": kind}
+    try:
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or key not in types or key == "kind":
+                raise ValueError(f"{pair!r} is not key=value with a key among {', '.join(sorted(set(types) - {'kind'}))}")
+            number = "int" in str(types[key]) or "float" in str(types[key])
+            values[key] = (float(value) if "." in value else int(value)) if number else value
+        return Fault(**values)
+    except ValueError as exc:
+        raise ConfigError(f"--fault {spec!r}: {exc}") from None
+
+
+def serve_emulator(data: Path | None, *, port: int, state_dir: Path, echo: Callable[[str], None],
+                   latency: float = 0.0, faults: tuple[str, ...] = ()) -> None:
+    """Serve the emulator until interrupted, after writing a configuration and secret file for it.
+
+    Raises:
+        ConfigError: the data folder is not a scenario, a fault is malformed, or the port cannot be used.
+    """
     from .emulator import load_scenario, serve_forever
 
-    scenario = load_scenario(data) if data else load_scenario()
+    injected = [parse_fault(spec) for spec in faults]
+    try:
+        scenario = load_scenario(data) if data else load_scenario()
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(f"--data {data}: not a scenario folder ({exc}); give a folder holding scenario.json, "
+                          f"machines/ and maps/, or leave --data out for the bundled sample estate") from None
     state_dir = state_dir.resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--state-dir {state_dir} cannot be created: {exc.strerror}") from None
 
     def ready(emu) -> None:
         secret_file = state_dir / "client-secret.txt"
@@ -69,8 +109,17 @@ def serve_emulator(data: Path | None, *, port: int, state_dir: Path, echo: Calla
         echo(f"  CA bundle:          {emu.ca_path}")
         echo(f"  configuration:      {config}")
         echo(f"try: REQUESTS_CA_BUNDLE={emu.ca_path} servicemap-sync --config {config} sync")
+        for fault in injected:
+            emu.add_fault(fault)
+            echo(f"  injecting: {fault}")
 
-    serve_forever(scenario, port=port, on_ready=ready, ca_dir=state_dir)
+    try:
+        serve_forever(scenario, port=port, on_ready=ready, ca_dir=state_dir, latency=latency)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"--port {port} is in use by another program: choose another port, or --port 0 for "
+                              f"any free one") from None
+        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
 
 
 def _toml(emu, scenario, secret_file: Path) -> str:

@@ -43,3 +43,5 @@ def configure_logging(fmt: str, verbosity: int) -> None:
     azure_level = logging.DEBUG if verbosity >= 2 else logging.WARNING
     for name in ("azure", "msal", "urllib3"):
         logging.getLogger(name).setLevel(azure_level)
+    # azure-identity warns of every failed token request; our own error names its real cause
+    logging.getLogger("azure.identity").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)

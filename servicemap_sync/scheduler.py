@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 
 from .config import Settings
@@ -43,7 +44,11 @@ def run_forever(load: Callable[[], Settings], *, stop: threading.Event) -> None:
                 log.error("cycle failed: %s", exc)
         else:
             log.info("Enabled is false (%s): no sync this cycle", settings.schedule.sources.get("Enabled"))
-        if stop.wait(settings.schedule.interval_seconds):
+        interval = settings.schedule.interval_seconds
+        next_at = datetime.now(timezone.utc) + timedelta(seconds=interval)
+        log.info("next cycle at %s (in %d s)", next_at.strftime("%Y-%m-%dT%H:%M:%SZ"), interval,
+                 extra={"next_cycle": next_at.isoformat(timespec="seconds"), "interval_seconds": interval})
+        if stop.wait(interval):
             break
         try:
             settings = load()

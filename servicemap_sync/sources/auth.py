@@ -14,6 +14,7 @@ from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 
 from ..config import AzureSettings
 from ..errors import AuthError
+from .network import network_failure
 
 #: Entra ID hosts that answer instance discovery; any other authority (a private cloud, the
 #: emulator) must skip it or msal calls out to the public cloud.
@@ -53,18 +54,35 @@ def build_credential(azure: AzureSettings) -> TokenCredential:
 
 
 def auth_error(azure: AzureSettings, exc: Exception) -> AuthError:
-    """Translate a credential failure into an :class:`AuthError` that is safe to print."""
+    """Translate a credential failure into an :class:`AuthError` that is safe to print.
+
+    A network failure (TLS, DNS, proxy, connection) is named as such with what to check: the
+    credential library reports it as a refused sign-in. A refusal names the secret's source.
+    """
+    failure = network_failure(exc, azure.authority_host)
+    if failure is not None:
+        return AuthError(f"sign-in for client {azure.client_id} did not reach Entra ID: {_scrub(failure, azure)}")
     detail = str(getattr(exc, "message", None) or exc)
-    code = next((word.rstrip(":,.") for word in detail.split() if word.startswith("AADSTS")), None)
+    code = next((word.rstrip(":,.'") for word in detail.split() if word.startswith("AADSTS")), None)
     if isinstance(exc, ServiceRequestError) and not isinstance(exc, ClientAuthenticationError):
-        reason = f"cannot reach {azure.authority_host}: {_scrub(detail, azure)}"
-    else:
-        reason = f"Entra ID refused the sign-in ({code or 'no AADSTS code'})"
+        return AuthError(f"sign-in for client {azure.client_id} did not reach {azure.authority_host}: "
+                         f"{_scrub(detail, azure)}")
     return AuthError(
-        f"sign-in failed for client {azure.client_id} in tenant {azure.tenant_id}: {reason}. "
-        f"Check azure.tenant_id, azure.client_id and the client secret (AZURE_CLIENT_SECRET or "
-        f"azure.client_secret_file) or certificate, and azure.authority_host"
+        f"sign-in failed for client {azure.client_id} in tenant {azure.tenant_id}: Entra ID refused the sign-in "
+        f"({code or 'no AADSTS code'}{': ' + _AADSTS_HINTS[code] if code in _AADSTS_HINTS else ''}). "
+        f"The secret came from {azure.secret_source}. Check azure.tenant_id, azure.client_id and that secret "
+        f"(or certificate), and azure.authority_host"
     )
+
+
+#: the refusals an administrator meets most, in their words
+_AADSTS_HINTS = {
+    "AADSTS7000215": "the client secret is wrong (give the secret's value, not its ID)",
+    "AADSTS7000222": "the client secret has expired: create a new one in the app registration",
+    "AADSTS700016": "no application with this client id in the tenant",
+    "AADSTS90002": "no such tenant",
+    "AADSTS700027": "the certificate does not match one registered for the app",
+}
 
 
 def get_token(credential: TokenCredential, azure: AzureSettings, **options: str) -> AccessToken:

@@ -29,6 +29,7 @@ from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 from ..config import AzureSettings
 from ..errors import ServiceMapRequestError, ServiceMapResponseError
 from .auth import get_token
+from .network import network_failure
 from .parse import decode_json
 from .ratelimit import RateLimiter
 
@@ -148,8 +149,9 @@ class ArmTransport:
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 delay = self._backoff(attempt)
                 if attempt >= self._retry.max_attempts or waited + delay > self._retry.max_total_wait:
+                    failure = network_failure(exc, url.split("?", 1)[0]) or type(exc).__name__
                     raise ServiceMapRequestError(
-                        f"{what}: connection failed after {attempt} attempts ({type(exc).__name__})", server=server
+                        f"{what}: connection failed after {attempt} attempts: {failure}", server=server
                     ) from None
                 log.info("%s: %s, retrying in %.1fs", what, type(exc).__name__, delay)
                 waited += delay

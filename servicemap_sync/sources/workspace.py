@@ -13,6 +13,7 @@ from ..config import AzureSettings
 from ..errors import WorkspaceError
 from ..model import Workspace
 from .auth import auth_error
+from .network import network_failure
 
 
 def resolve_workspace(credential: TokenCredential, azure: AzureSettings) -> Workspace:
@@ -46,7 +47,8 @@ def resolve_workspace(credential: TokenCredential, azure: AzureSettings) -> Work
             raise _forbidden(azure, where) from None
         raise WorkspaceError(f"cannot read {where}: HTTP {exc.status_code} {exc.reason}") from None
     except ServiceRequestError as exc:
-        raise WorkspaceError(f"cannot reach {azure.resource_manager_url} to read {where}: {exc}") from None
+        failure = network_failure(exc, azure.resource_manager_url)
+        raise WorkspaceError(f"cannot read {where}: {failure or exc}") from None
     return Workspace(
         subscription_id=azure.subscription_id,
         resource_group=azure.resource_group,
