@@ -4,8 +4,8 @@ A snapshot file is named ``<host>__<YYYYMMDDTHHMMSSZ>.<format>``: the capturing 
 the UTC capture time, and ``csv``, ``ss.txt`` (``ss -tanpH``) or ``netstat.txt``
 (``netstat -ano`` + ``tasklist /fo csv /nh``). The name alone says which server a file is for,
 so a corrupt file fails its own server and no other, and the window is applied without
-opening files outside it. Files named otherwise are not snapshots and are skipped with a
-warning (the hosts file may live in the folder too).
+opening files outside it. Files named otherwise are not snapshots and are skipped (the hosts
+file may live in the folder too), with a warning when the name has the ``__`` of a snapshot.
 
 A file is refused, with its path, line and what to do, when it resolves outside the folder (a
 link out of it), is empty, is not text, is cut off (no line end at its end: copy files in
@@ -88,7 +88,7 @@ def list_snapshots(root: Path, *, start: datetime, end: datetime) -> list[Snapsh
     for path in sorted(root.iterdir()):
         match = _NAME.fullmatch(path.name)
         if match is None:
-            if path.is_file():
+            if "__" in path.name:  # meant as a snapshot, misnamed
                 log.warning("%s is not a snapshot (not named <host>__<YYYYMMDDTHHMMSSZ>.csv|ss.txt|netstat.txt); "
                             "skipped", path)
             continue
