@@ -158,7 +158,7 @@ class MapBuilder:
         self._ips = frozenset(focus.ipv4_addresses)
         self._machines: dict[NodeKey, Machine] = {focus.key: focus}
         self._processes: dict[NodeKey, Process] = {}
-        self.port_rows: dict[NodeKey, Port] = {}
+        self._ports: dict[NodeKey, Port] = {}
         self._acceptors: dict[str, Acceptor] = {}
         self._groups: dict[NodeKey, ClientGroup] = {}
         # connection name -> [source, destination, port ref, established seen, failed seen]
@@ -291,7 +291,7 @@ class MapBuilder:
         self._machines.setdefault(machine.key, machine)
         name = f"b-{hex_ip(ip)}_{port}"
         key = make_key(("port", machine.key.name, name))
-        if key not in self.port_rows:
+        if key not in self._ports:
             self._ports[key] = Port(key=key, id=f"{machine.id}/ports/{name}", name=name, display_name=f":{port}",
                                     ip_address=ip, port_number=port,
                                     monitoring_state=MONITORED if machine.is_monitored else DISCOVERED)
