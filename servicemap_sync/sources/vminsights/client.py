@@ -101,14 +101,19 @@ class LogsClient:
         self._sleep = sleep
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._limiter = limiter or RateLimiter(QUERY_BUCKET, QUERY_REFILL_PER_SECOND)
-        self._client = LogsQueryClient(
+        self._credential = credential
+        self._new_client = lambda: LogsQueryClient(
             credential, endpoint=self._endpoint, retry_total=0, connection_verify=ca_bundle or True,
             connection_timeout=min(timeout_seconds, 30.0), read_timeout=timeout_seconds,
         )
+        self._client = self._new_client()
+        self._clients = [self._client]
+        self._client_lock = threading.Lock()
         self.stats = QueryStats()
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients:
+            client.close()
 
     def query(self, shape: str, text: str, *, start: datetime, end: datetime, what: str) -> list[dict[str, Any]]:
         """Run one query and return its rows as dicts over :data:`~.queries.COLUMNS` of ``shape``.
@@ -121,28 +126,76 @@ class LogsClient:
         """
         waited = 0.0
         attempt = 0
+        renewed = False
         while True:
             attempt += 1
             try:
                 result = self._send(text, start=start, end=end)
             except ClientAuthenticationError as exc:
                 raise QueryFailed(self._refused(what, exc)) from None
-            except DecodeError:
-                raise QueryFailed(f"{what}: the query API's answer was not valid JSON (a damaged body from the "
-                                  f"service or a proxy); run again, and check any proxy in between") from None
-            except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
-                delay = self._retry_delay(exc, attempt)
-                if delay is None or attempt >= self._retry.max_attempts or waited + delay > self._retry.max_total_wait:
-                    raise QueryFailed(self._failure(what, exc, attempt)) from None
-                log.info("%s: %s, retrying in %.1fs", what, _describe(exc), delay)
-                waited += delay
-                if getattr(exc, "status_code", None) == 429:
-                    self.stats.count("throttled")
-                    self._limiter.pause(delay)  # the budget is per user: every query waits
-                else:
-                    self._sleep(delay)
-                continue
-            return _rows(result, shape, what)
+            except HttpResponseError as exc:
+                if isinstance(exc, DecodeError) or 200 <= (exc.status_code or 0) < 300:
+                    raise QueryFailed(f"{what}: the query API's answer was not valid JSON (a damaged body from the "
+                                      f"service or a proxy); run again, and check any proxy in between") from None
+                if exc.status_code == 401 and not renewed:  # the cached token was refused: get a fresh one, once
+                    renewed = True
+                    self._renew_token(what)
+                    continue
+                waited = self._wait_or_fail(what, exc, attempt, waited)
+            except (ServiceRequestError, ServiceResponseError) as exc:
+                waited = self._wait_or_fail(what, exc, attempt, waited)
+            else:
+                return _rows(result, shape, what)
+
+    def _wait_or_fail(self, what: str, exc: Exception, attempt: int, waited: float) -> float:
+        """Wait before the next attempt and return the total waited, or raise when retrying cannot help
+        or the budget is spent."""
+        delay = self._retry_delay(exc, attempt)
+        if delay is None or attempt >= self._retry.max_attempts or waited + delay > self._retry.max_total_wait:
+            raise QueryFailed(self._failure(what, exc, attempt)) from None
+        log.info("%s: %s, retrying in %.1fs", what, _describe(exc), delay)
+        if getattr(exc, "status_code", None) == 429:
+            self.stats.count("throttled")
+            self._limiter.pause(delay)  # the budget is per user: every query waits
+        else:
+            self._sleep(delay)
+        return waited + delay
+
+    def _renew_token(self, what: str) -> None:
+        """Ask Entra ID past every cache (``claims``) and start a new pipeline, whose token policy
+        would otherwise keep sending the refused token until it nears its expiry."""
+        try:
+            self._credential.get_token(f"{self._endpoint}/.default", claims='{"access_token":{}}')
+        except ClientAuthenticationError as exc:
+            raise QueryFailed(self._refused(what, exc)) from None
+        with self._client_lock:
+            self._client = self._new_client()
+            self._clients.append(self._client)
+
+    def _wait_or_fail(self, what: str, exc: Exception, attempt: int, waited: float) -> float:
+        """Wait before the next attempt and return the total waited, or raise when retrying cannot help
+        or the budget is spent."""
+        delay = self._retry_delay(exc, attempt)
+        if delay is None or attempt >= self._retry.max_attempts or waited + delay > self._retry.max_total_wait:
+            raise QueryFailed(self._failure(what, exc, attempt)) from None
+        log.info("%s: %s, retrying in %.1fs", what, _describe(exc), delay)
+        if getattr(exc, "status_code", None) == 429:
+            self.stats.count("throttled")
+            self._limiter.pause(delay)  # the budget is per user: every query waits
+        else:
+            self._sleep(delay)
+        return waited + delay
+
+    def _renew_token(self, what: str) -> None:
+        """Ask Entra ID past every cache (``claims``) and start a new pipeline, whose token policy
+        would otherwise keep sending the refused token until it nears its expiry."""
+        try:
+            self._credential.get_token(f"{self._endpoint}/.default", claims='{"access_token":{}}')
+        except ClientAuthenticationError as exc:
+            raise QueryFailed(self._refused(what, exc)) from None
+        with self._client_lock:
+            self._client = self._new_client()
+            self._clients.append(self._client)
 
     def _send(self, text: str, *, start: datetime, end: datetime) -> Any:
         self._limiter.acquire()
@@ -167,12 +220,7 @@ class LogsClient:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _refused(self, what: str, exc: ClientAuthenticationError) -> str:
-        """A 401 from the query API (the token was refused) or a failed sign-in (no token at all)."""
-        response = exc.response
-        if response is not None and str(response.request.url).startswith(self._endpoint):
-            return (f"{what}: the query API refused the token (HTTP {exc.status_code}{_code(exc)}): check that "
-                    f"azure.logs_query_url ({self._endpoint}) is the query endpoint of the cloud the service "
-                    f"principal signs in to")
+        """A failed sign-in: the credential got no token for the query API."""
         detail = str(getattr(exc, "message", None) or exc)
         code = next((w.rstrip(":,.") for w in detail.split() if w.startswith("AADSTS")), "no AADSTS code")
         return (f"{what}: sign-in for the query API failed: Entra ID refused the service principal ({code}); "
@@ -188,6 +236,8 @@ class LogsClient:
         status = exc.status_code if isinstance(exc, HttpResponseError) else None
         hint = {
             400: "the workspace refused the query; report it with this message",
+            401: (f"the query API refused a fresh token: check that azure.logs_query_url ({self._endpoint}) is the "
+                  f"query endpoint of the cloud the service principal signs in to"),
             403: "the service principal may not query the workspace: assign it 'Log Analytics Reader' on it",
             404: f"no workspace {self._workspace_id}: check the workspace's customer ID",
             429: "throttled by the query API beyond the retry budget: lower sync.concurrency or run later",
