@@ -172,31 +172,6 @@ class LogsClient:
             self._client = self._new_client()
             self._clients.append(self._client)
 
-    def _wait_or_fail(self, what: str, exc: Exception, attempt: int, waited: float) -> float:
-        """Wait before the next attempt and return the total waited, or raise when retrying cannot help
-        or the budget is spent."""
-        delay = self._retry_delay(exc, attempt)
-        if delay is None or attempt >= self._retry.max_attempts or waited + delay > self._retry.max_total_wait:
-            raise QueryFailed(self._failure(what, exc, attempt)) from None
-        log.info("%s: %s, retrying in %.1fs", what, _describe(exc), delay)
-        if getattr(exc, "status_code", None) == 429:
-            self.stats.count("throttled")
-            self._limiter.pause(delay)  # the budget is per user: every query waits
-        else:
-            self._sleep(delay)
-        return waited + delay
-
-    def _renew_token(self, what: str) -> None:
-        """Ask Entra ID past every cache (``claims``) and start a new pipeline, whose token policy
-        would otherwise keep sending the refused token until it nears its expiry."""
-        try:
-            self._credential.get_token(f"{self._endpoint}/.default", claims='{"access_token":{}}')
-        except ClientAuthenticationError as exc:
-            raise QueryFailed(self._refused(what, exc)) from None
-        with self._client_lock:
-            self._client = self._new_client()
-            self._clients.append(self._client)
-
     def _send(self, text: str, *, start: datetime, end: datetime) -> Any:
         self._limiter.acquire()
         with self._slots:
