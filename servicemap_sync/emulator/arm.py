@@ -75,6 +75,7 @@ class Arm:
         self._map_keys = {name.lower(): name for name in scenario.maps}
         self._map_overrides: dict[str, dict] = {}
         self.forbidden = False
+        self.version = 0  # bumped by every change of the data, so what is derived from it can be cached
         self.set_machines(list(scenario.machines.values()))
 
     # -- data ---------------------------------------------------------------------------------
@@ -83,10 +84,17 @@ class Arm:
         with self._lock:
             self._machines = ordered
             self._by_name = {str(m.get("name", "")).lower(): m for m in ordered}
+            self.version += 1
+
+    def machines(self) -> list[dict]:
+        """The machines served now, ordered by name."""
+        with self._lock:
+            return list(self._machines)
 
     def set_map(self, machine_name: str, map_json: dict) -> None:
         with self._lock:
             self._map_overrides[machine_name.lower()] = map_json
+            self.version += 1
 
     def map_of(self, machine_name: str) -> dict | None:
         """The map served for a machine: an override, the scenario's, or a lone node for a mapless machine."""

@@ -1,9 +1,10 @@
 """Injected failures: what can go wrong on the wire, on demand.
 
 A :class:`Fault` names the operation it hits (``token``, ``workspace``, ``machines``,
-``machine``, ``generateMap``; ``None`` = any of them), optionally one machine (by resource
-name, case-insensitive: the machine of ``GET machines/{name}`` or the ``machineId`` of a
-``generateMap``), the kind of failure and how many times it fires (``None`` = every time).
+``machine``, ``generateMap``, ``query``; ``None`` = any of them), optionally one machine (by
+resource name, case-insensitive: the machine of ``GET machines/{name}``, the ``machineId`` of a
+``generateMap``, or any machine a Log Analytics ``query`` lists), the kind of failure and how
+many times it fires (``None`` = every time).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-OPERATIONS = ("token", "workspace", "machines", "machine", "generateMap")
-KINDS = ("status", "delay", "trickle", "malformed", "truncated", "reset", "oversize", "dangling")
+OPERATIONS = ("token", "workspace", "machines", "machine", "generateMap", "query")
+KINDS = ("status", "delay", "trickle", "malformed", "truncated", "reset", "oversize", "dangling", "partial")
 
 #: ARM error codes for the statuses a fault typically injects.
 STATUS_CODES = {400: "BadRequest", 401: "InvalidAuthenticationToken", 403: "AuthorizationFailed",
@@ -31,7 +32,8 @@ class Fault:
             ``malformed`` (200, invalid JSON),
             ``truncated`` (200, Content-Length larger than what is sent, then close),
             ``reset`` (TCP RST without an answer), ``oversize`` (200, valid JSON padded to ``size``
-            bytes), ``dangling`` (200, a map whose connection points at a process not in nodes).
+            bytes), ``dangling`` (200, a map whose connection points at a process not in nodes),
+            ``partial`` (a query answered with half its rows and the API's partial-error object).
         count: how many requests it fires on; ``None`` = all of them.
         code: the ARM error code of a ``status`` fault (default: derived from ``status``).
     """
@@ -58,10 +60,12 @@ class Fault:
     def error_code(self) -> str:
         return self.code or STATUS_CODES.get(self.status, "EmulatedFault")
 
-    def matches(self, operation: str, machine: str | None) -> bool:
+    def matches(self, operation: str, machine: str | None | tuple[str, ...]) -> bool:
+        """Whether the fault hits ``operation`` about ``machine`` (one name, or every name a query lists)."""
         if self.operation is not None and self.operation != operation:
             return False
-        return self.machine is None or (machine is not None and machine.lower() == self.machine.lower())
+        names = machine if isinstance(machine, tuple) else (machine,)
+        return self.machine is None or any(n is not None and n.lower() == self.machine.lower() for n in names)
 
 
 class FaultBook:
@@ -79,7 +83,7 @@ class FaultBook:
         with self._lock:
             self._faults.clear()
 
-    def take(self, operation: str, machine: str | None) -> Fault | None:
+    def take(self, operation: str, machine: str | None | tuple[str, ...]) -> Fault | None:
         """The first fault matching the request, using up one of its shots."""
         with self._lock:
             for entry in self._faults:

@@ -48,7 +48,7 @@ class Identity:
         self._secret_revoked = False
         self._certificate = certificate
         self._lifetime = token_lifetime
-        self._tokens: dict[str, float] = {}
+        self._tokens: dict[str, tuple[float, str]] = {}  # token -> (expiry, audience)
         self._lock = threading.Lock()
         self.issued = 0
 
@@ -60,7 +60,7 @@ class Identity:
     def expire_tokens(self) -> None:
         """Every token issued so far is expired from now on."""
         with self._lock:
-            self._tokens = dict.fromkeys(self._tokens, 0.0)
+            self._tokens = {token: (0.0, audience) for token, (_expiry, audience) in self._tokens.items()}
 
     # -- endpoints ----------------------------------------------------------------------------
     def known_tenant(self, tenant: str) -> bool:
@@ -124,8 +124,9 @@ class Identity:
         if problem:
             return problem
         access_token = secrets.token_urlsafe(32)
+        audience = next((s[: -len("/.default")] for s in scopes if s.endswith("/.default")), "")
         with self._lock:
-            self._tokens[access_token] = time.time() + self._lifetime
+            self._tokens[access_token] = (time.time() + self._lifetime, audience)
             self.issued += 1
         logger.debug("issued a token to %s (lifetime %ss)", self.client_id, self._lifetime)
         return 200, {"token_type": "Bearer", "expires_in": self._lifetime, "ext_expires_in": self._lifetime,
@@ -156,12 +157,17 @@ class Identity:
                                   "Client assertion audience claim does not match Realm issuer / subject.")
         return None
 
-    def check(self, token: str | None) -> str | None:
-        """``None`` if ``token`` is valid now, else ``missing``, ``invalid`` or ``expired``."""
+    def check(self, token: str | None, audience: str | None = None) -> str | None:
+        """``None`` if ``token`` is valid now (and, if ``audience`` is given, was issued for it),
+        else ``missing``, ``invalid``, ``expired`` or ``for another audience``."""
         if not token:
             return "missing"
         with self._lock:
-            expiry = self._tokens.get(token)
-        if expiry is None:
+            issued = self._tokens.get(token)
+        if issued is None:
             return "invalid"
-        return "expired" if expiry <= time.time() else None
+        if issued[0] <= time.time():
+            return "expired"
+        if audience is not None and issued[1].rstrip("/") != audience.rstrip("/"):
+            return "for another audience"
+        return None

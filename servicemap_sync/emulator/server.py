@@ -1,4 +1,4 @@
-"""The HTTPS emulator: Entra ID, ARM and Service Map on one local port.
+"""The HTTPS emulator: Entra ID, ARM, Service Map and the Log Analytics query API on one local port.
 
 One ``ThreadingHTTPServer`` (HTTP/1.1 keep-alive, Content-Length on every answer) behind a
 throw-away CA. Each request is routed, then — for ARM — delayed by ``latency``, authenticated
@@ -21,7 +21,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from .arm import Arm, Reply, Route, arm_error, dangle
 from .certs import make_pki
 from .faults import Fault, FaultBook
 from .identity import Identity, aad_error
+from .logs import PATH_PREFIX, LogsApi, parse_query, query_error
 from .scenario import Scenario
 from .throttle import TokenBucket
 from .wire import Exchange, Handler, TlsServer, json_bytes, reset, write
@@ -57,7 +59,8 @@ class RecordedRequest:
 class Emulator:
     """Local HTTPS Entra ID + ARM + Service Map serving ``scenario``. Use as a context manager.
 
-    ``url`` is both the authority host and the resource-manager URL; trust ``ca_path``.
+    ``url`` is both the authority host and the resource-manager URL, ``logs_query_url`` the
+    Log Analytics query API (a token for it must be asked for that audience); trust ``ca_path``.
     """
 
     def __init__(self, scenario: Scenario, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
@@ -79,6 +82,7 @@ class Emulator:
         self.identity = Identity(tenant_id=self.tenant_id, client_id=self.client_id, client_secret=self.client_secret,
                                  certificate=self._pki.client_certificate, token_lifetime=token_lifetime)
         self.arm = Arm(scenario)
+        self.logs = LogsApi(self.arm.machines, self.arm.map_of, lambda: self.arm.version)
         self.faults = FaultBook()
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -86,6 +90,7 @@ class Emulator:
         self._server: TlsServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
+        self.logs_query_url = ""
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> Emulator:
@@ -97,6 +102,7 @@ class Emulator:
         self._server = TlsServer((self._host, self._port), self._serve, context)
         port = self._server.server_address[1]
         self.url = f"https://{self._host}:{port}" if ":" not in self._host else f"https://[{self._host}]:{port}"
+        self.logs_query_url = f"{self.url}/{PATH_PREFIX}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name=f"servicemap-emulator-{port}", daemon=True)
         self._thread.start()
@@ -168,6 +174,10 @@ class Emulator:
             if tenant_op:
                 self._serve_identity(handler, tenant_op, segments[1], raw_body)
                 return
+            if method == "POST" and _is_query(segments):
+                exchange.operation = "query"
+                self._serve_query(handler, segments[4], raw_body)
+                return
             try:
                 exchange.json_body = json.loads(raw_body) if raw_body else None
             except ValueError:
@@ -223,13 +233,49 @@ class Emulator:
                                                     f"Injected fault (HTTP {f.status})."), _retry_after(f)),
             )
 
-    def _serve_arm(self, handler: Handler, route: Route) -> None:
+    def _serve_query(self, handler: Handler, workspace: str, raw_body: bytes) -> None:
+        """``POST /loganalytics/v1/workspaces/{customerId}/query``: authenticated for the query API's
+        audience, then answered from the VM insights tables (or failed by a ``query`` fault)."""
+        with self._serving():
+            headers = {"x-ms-request-id": str(uuid.uuid4())}
+            denied = self._authenticate(handler.headers.get("Authorization"), audience=self.logs_query_url)
+            if denied:
+                self._send(handler, denied, headers)
+                return
+            try:
+                body = json.loads(raw_body)
+                handler.exchange.json_body = body
+                parsed = parse_query(body["query"])
+            except (ValueError, KeyError, TypeError) as exc:
+                self._send(handler, query_error(400, "BadArgumentError", f"The request had some invalid properties: "
+                                                f"{exc}"), headers)
+                return
+            if workspace.lower() != self.scenario.customer_id.lower():
+                self._send(handler, query_error(404, "WorkspaceNotFoundError",
+                                                f"Workspace {workspace} not found."), headers)
+                return
+            fault = self.faults.take("query", parsed.machines)
+            self._answer(handler, fault,
+                         lambda: self.logs.answer(parsed, partial=fault is not None and fault.kind == "partial"),
+                         lambda f: query_error(f.status, f.error_code, "Injected fault for query.", _retry_after(f)),
+                         headers)
+
+    @contextmanager
+    def _serving(self) -> Iterator[None]:
+        """Counts a request in flight (for :meth:`stats`) and applies ``latency``."""
         with self._lock:
             self._in_flight += 1
             self._peak = max(self._peak, self._in_flight)
         try:
             if self.latency:
                 time.sleep(self.latency)
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _serve_arm(self, handler: Handler, route: Route) -> None:
+        with self._serving():
             headers = {"x-ms-request-id": str(uuid.uuid4()), "x-ms-correlation-request-id": str(uuid.uuid4()),
                        "x-ms-ratelimit-remaining-subscription-reads": (
                            str(self._bucket.remaining()) if self._bucket else UNTHROTTLED_REMAINING)}
@@ -249,13 +295,10 @@ class Emulator:
             self._answer(handler, fault, route.answer,
                          lambda f: arm_error(f.status, f.error_code, f"Injected fault for {route.operation}.",
                                              _retry_after(f)), headers)
-        finally:
-            with self._lock:
-                self._in_flight -= 1
 
-    def _authenticate(self, authorization: str | None) -> Reply | None:
+    def _authenticate(self, authorization: str | None, audience: str | None = None) -> Reply | None:
         scheme, _, token = (authorization or "").partition(" ")
-        problem = self.identity.check(token.strip() if scheme.lower() == "bearer" else None)
+        problem = self.identity.check(token.strip() if scheme.lower() == "bearer" else None, audience)
         if problem is None:
             return None
         expired = problem == "expired"
@@ -265,6 +308,10 @@ class Emulator:
         if expired:
             return arm_error(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than "
                              "current UTC time.", {"WWW-Authenticate": challenge})
+        if problem == "for another audience":
+            return arm_error(401, "InvalidAuthenticationTokenAudience", f"The access token has been obtained for "
+                             f"wrong audience or resource; this one wants '{audience}'.",
+                             {"WWW-Authenticate": challenge})
         message = ("The request does not carry an Authorization header with a bearer token." if problem == "missing"
                    else "The access token is invalid.")
         return arm_error(401, "InvalidAuthenticationToken", message, {"WWW-Authenticate": challenge})
@@ -302,6 +349,12 @@ class Emulator:
             with self._lock:
                 self._throttled += 1
         write(handler, reply.status, {**(headers or {}), **reply.headers}, data, truncate=truncate, trickle=trickle)
+
+
+def _is_query(segments: list[str]) -> bool:
+    """``/loganalytics/v1/workspaces/{customerId}/query``, fixed segments in any case."""
+    low = [s.lower() for s in segments]
+    return len(low) == 6 and low[:4] == ["", PATH_PREFIX, "v1", "workspaces"] and low[5] == "query"
 
 
 def _retry_after(fault: Fault) -> dict[str, str]:
