@@ -28,6 +28,8 @@ SCHEDULE_FLAGS = {
 #: the parameters a one-shot run uses: IntervalSeconds is the service's, Enabled gates sync only
 ONE_SHOT = ("TimeoutSeconds", "TimeWindowMinutes")
 GLOBAL_OPTIONS = ("--config", "--log-format", "-v", "--verbose", "-q", "--quiet")
+#: the source kinds (``sources.base.KINDS``, repeated here so --help loads no source code)
+SOURCE_KINDS = ("servicemap", "vminsights", "netstat")
 
 
 class _Command(click.Command):
@@ -94,8 +96,14 @@ def schedule_options(*parameters: str):
     return decorate
 
 
+def source_option(func):
+    """``--source KIND``: read the maps from this source instead of ``source.kind``."""
+    return click.option("--source", "source", type=click.Choice(SOURCE_KINDS), default=None,
+                        help="Where maps come from (overrides source.kind): servicemap, vminsights or netstat.")(func)
+
+
 def _flags(kwargs: dict) -> dict[str, object]:
-    return {parameter: kwargs.pop(parameter) for parameter in SCHEDULE_FLAGS if parameter in kwargs}
+    return {name: kwargs.pop(name) for name in (*SCHEDULE_FLAGS, "source") if name in kwargs}
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,6 +128,7 @@ def cli(ctx: click.Context, config: Path | None, log_format: str, verbose: int, 
 
 
 @cli.command()
+@source_option
 @schedule_options("Enabled", *ONE_SHOT)
 @click.option("--force", is_flag=True, help="Publish every server, even unchanged ones.")
 @click.pass_obj
@@ -158,6 +167,7 @@ def run(obj: Context, **kwargs) -> None:
 
 @cli.command()
 @click.argument("server")
+@source_option
 @schedule_options(*ONE_SHOT)
 @click.pass_obj
 def rebuild(obj: Context, server: str, **kwargs) -> None:
@@ -174,6 +184,7 @@ def rebuild(obj: Context, server: str, **kwargs) -> None:
 @click.option("--server", "servers", multiple=True, help="Only this server (repeatable); default: the whole group.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the rendered management packs (not the output folder).")
+@source_option
 @schedule_options(*ONE_SHOT)
 @click.pass_obj
 def export(obj: Context, servers: tuple[str, ...], out: Path, **kwargs) -> None:
@@ -316,15 +327,18 @@ def emulator(data: Path | None, port: int, state_dir: Path, latency: float, faul
 @cli.command()
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
               show_default=True, help="Where the management packs go.")
+@source_option
 @click.pass_obj
-def demo(obj: Context, out: Path) -> None:
+def demo(obj: Context, out: Path, source: str | None) -> None:
     """Sync the bundled sample estate through the in-process emulator into ./out.
 
-    Example: servicemap-sync demo && servicemap-sync validate out/*.xml
+    --source vminsights reads the emulator's Log Analytics tables; --source netstat the bundled
+    snapshot files. Example: servicemap-sync demo && servicemap-sync validate out/*.xml
     """
     from .demo import run_demo
 
-    summary = _guard(lambda: run_demo(out, progress=None, log_servers=obj.log_format == "json"))
+    summary = _guard(lambda: run_demo(out, progress=None, log_servers=obj.log_format == "json",
+                                      source=source or "servicemap"))
     _print_summary(summary)
     click.echo(f"management packs: {out.resolve()}")
     for path in sorted(out.glob("*.xml")):

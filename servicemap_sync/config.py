@@ -24,6 +24,9 @@ from .errors import ConfigError
 DEFAULT_RULE_ID = "Microsoft.SystemCenter.ServiceMap.Import.Rule"
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 DEFAULT_RESOURCE_MANAGER = "https://management.azure.com"
+DEFAULT_LOGS_QUERY = "https://api.loganalytics.io"
+#: where maps come from (``servicemap_sync.sources.base.KINDS``; config sits below sources)
+SOURCE_KINDS = ("servicemap", "vminsights", "netstat")
 
 #: parameter -> (config key, default, low, high, why the bound)
 SCHEDULE_PARAMETERS: dict[str, tuple[str, int | bool, int, int, str]] = {
@@ -45,6 +48,7 @@ class AzureSettings:
     workspace_name: str
     authority_host: str = DEFAULT_AUTHORITY
     resource_manager_url: str = DEFAULT_RESOURCE_MANAGER
+    logs_query_url: str = DEFAULT_LOGS_QUERY
     certificate_path: Path | None = None
     client_secret: str | None = field(default=None, repr=False)
     #: where the secret (or certificate) came from, for sign-in errors: never the secret itself
@@ -96,6 +100,11 @@ class Settings:
     keep_reports_days: int = 30
     #: where machines and maps come from (see :mod:`servicemap_sync.sources`)
     source_kind: str = "servicemap"
+    #: netstat: the folder of snapshot files, and the address -> name file for peers
+    snapshot_dir: Path | None = None
+    hosts_file: Path | None = None
+    #: vminsights: servers per batch of queries
+    batch_size: int = 100
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -116,7 +125,7 @@ def load_settings(
         path: the TOML file; relative paths inside it are relative to its folder.
         env: the environment (``AZURE_CLIENT_SECRET``, ``REQUESTS_CA_BUNDLE``).
         flags: command-line values for the schedule parameters, keyed by parameter name
-            (``IntervalSeconds`` …); ``None`` values are ignored.
+            (``IntervalSeconds`` …), and ``source`` for ``--source``; ``None`` values are ignored.
         require_credentials: False for commands that never sign in (``overrides``).
 
     Raises:
@@ -171,8 +180,9 @@ def read_text_file(path: Path, *, what: str) -> str:
 _KNOWN_KEYS = {
     "azure": frozenset({
         "tenant_id", "client_id", "subscription_id", "resource_group", "workspace_name", "authority_host",
-        "resource_manager_url", "certificate_path", "client_secret_file", "client_secret",
+        "resource_manager_url", "logs_query_url", "certificate_path", "client_secret_file", "client_secret",
     }),
+    "source": frozenset({"kind", "snapshot_dir", "hosts_file", "batch_size"}),
     "sync": frozenset({
         "servers", "servers_file", "override_mp", "rule_id", "concurrency", "max_response_mb", "include_self_links",
         "processes", "large_map_kb",
@@ -194,11 +204,22 @@ def settings_from_dict(
     """Build :class:`Settings` from already-parsed TOML (see :func:`load_settings`)."""
     for section in raw:
         if section not in _KNOWN_KEYS:
-            raise ConfigError(f"unknown section [{section}]: allowed sections are [azure], [sync], [output]")
+            raise ConfigError(f"unknown section [{section}]: allowed sections are "
+                              f"{', '.join(f'[{name}]' for name in _KNOWN_KEYS)}")
     azure_raw = _section(raw, "azure")
     sync_raw = _section(raw, "sync")
     output_raw = _section(raw, "output")
-    azure = _azure(azure_raw, base=base, env=env, require_credentials=require_credentials)
+    source_raw = _section(raw, "source")
+    source_kind = flags.get("source") or _string(source_raw, "source.kind", "servicemap")
+    if source_kind not in SOURCE_KINDS:
+        raise ConfigError(f"source.kind = {source_kind!r}: allowed {', '.join(SOURCE_KINDS)}")
+    snapshot_dir = _path(source_raw, "source.snapshot_dir", base) if "snapshot_dir" in source_raw else None
+    if source_kind == "netstat" and snapshot_dir is None:
+        raise ConfigError("source.kind = 'netstat' needs source.snapshot_dir: the folder the snapshot files are "
+                          "dropped into")
+    # snapshots need no Azure sign-in: [azure] may then be left out
+    azure = _azure(azure_raw, base=base, env=env,
+                   require_credentials=require_credentials and source_kind != "netstat")
     servers = _servers(sync_raw, base=base)
     override_mp = _path(sync_raw, "sync.override_mp", base) if "override_mp" in sync_raw else None
     rule_id = _string(sync_raw, "sync.rule_id", DEFAULT_RULE_ID)
@@ -226,6 +247,10 @@ def settings_from_dict(
         rule_id=rule_id,
         config_path=config_path,
         keep_reports_days=_int(output_raw, "output.keep_reports_days", 30, 0, 36500),
+        source_kind=source_kind,
+        snapshot_dir=snapshot_dir,
+        hosts_file=_path(source_raw, "source.hosts_file", base) if "hosts_file" in source_raw else None,
+        batch_size=_int(source_raw, "source.batch_size", 100, 1, 1000),
     )
 
 
@@ -292,10 +317,12 @@ def _azure(raw: Mapping[str, Any], *, base: Path, env: Mapping[str, str], requir
     values = {key: _string(raw, f"azure.{key}", "" if not require_credentials else None) for key in required}
     for key in ("tenant_id", "client_id", "subscription_id"):
         _check_guid(key, values[key])
-    for key in ("authority_host", "resource_manager_url"):
-        url = _string(raw, f"azure.{key}", DEFAULT_AUTHORITY if key == "authority_host" else DEFAULT_RESOURCE_MANAGER)
+    defaults = {"authority_host": DEFAULT_AUTHORITY, "resource_manager_url": DEFAULT_RESOURCE_MANAGER,
+                "logs_query_url": DEFAULT_LOGS_QUERY}
+    for key, default in defaults.items():
+        url = _string(raw, f"azure.{key}", default)
         if not url.startswith("https://"):
-            raise ConfigError(f"azure.{key} = {url!r} must be an https:// URL (Entra ID and ARM only speak TLS)")
+            raise ConfigError(f"azure.{key} = {url!r} must be an https:// URL (Entra ID and Azure only speak TLS)")
         values[key] = url.rstrip("/")
     certificate = _path(raw, "azure.certificate_path", base) if "certificate_path" in raw else None
     secret = None

@@ -11,6 +11,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,29 +27,40 @@ def emulator_settings_dict(emu, *, output: Path, servers: list[str]) -> dict:
         "azure": {
             "tenant_id": emu.tenant_id, "client_id": emu.client_id, "subscription_id": emu.subscription_id,
             "resource_group": emu.resource_group, "workspace_name": emu.workspace_name,
-            "authority_host": emu.url, "resource_manager_url": emu.url,
+            "authority_host": emu.url, "resource_manager_url": emu.url, "logs_query_url": emu.logs_query_url,
         },
         "sync": {"servers": servers},
         "output": {"directory": str(output), "state_path": str(output / "state.db")},
     }
 
 
-def emulator_settings(emu, *, output: Path, servers: list[str], sync: dict | None = None) -> Settings:
+def emulator_settings(emu, *, output: Path, servers: list[str], sync: dict | None = None,
+                      source: dict | None = None) -> Settings:
     """Settings for a run against ``emu``: its CA is trusted and its secret used, without touching os.environ."""
     raw = emulator_settings_dict(emu, output=output, servers=servers)
     raw["sync"].update(sync or {})
+    if source:
+        raw["source"] = dict(source)
     env = {"AZURE_CLIENT_SECRET": emu.client_secret, "REQUESTS_CA_BUNDLE": str(emu.ca_path)}
     return settings_from_dict(raw, base=output.parent, env=env, flags={})
 
 
-def run_demo(out: Path, *, progress: Progress | None = None, log_servers: bool = True) -> RunSummary:
-    """Sync the bundled sample estate through an in-process emulator into ``out``."""
+def run_demo(out: Path, *, progress: Progress | None = None, log_servers: bool = True,
+             source: str = "servicemap") -> RunSummary:
+    """Sync the bundled sample estate through an in-process emulator into ``out``, reading maps
+    from ``source``: the Service Map API or the Log Analytics tables the emulator serves, or the
+    sample snapshot files (written for the last few minutes, so they fall in the window)."""
     from .emulator import Emulator, load_scenario
+    from .emulator.snapshots import write_snapshots
 
     scenario = load_scenario()
     out = out.resolve()
-    with Emulator(scenario) as emu:
-        settings = emulator_settings(emu, output=out, servers=list(scenario.servers_group))
+    with Emulator(scenario) as emu, tempfile.TemporaryDirectory(prefix="servicemap-sync-snapshots-") as snapshots:
+        extra: dict[str, object] = {"kind": source}
+        if source == "netstat":
+            write_snapshots(snapshots, datetime.now(timezone.utc) - timedelta(minutes=10))
+            extra.update(snapshot_dir=snapshots, hosts_file=str(Path(snapshots) / "hosts"))
+        settings = emulator_settings(emu, output=out, servers=list(scenario.servers_group), source=extra)
         return SyncService(settings, log_servers=log_servers).sync(progress=progress)
 
 
@@ -135,6 +148,7 @@ def _toml(emu, scenario, secret_file: Path) -> str:
         f"tenant_id = {q(emu.tenant_id)}\nclient_id = {q(emu.client_id)}\n"
         f"client_secret_file = {q(str(secret_file))}\n"
         f"authority_host = {q(emu.url)}\nresource_manager_url = {q(emu.url)}\n"
+        f"logs_query_url = {q(emu.logs_query_url)}\n"
         f"subscription_id = {q(emu.subscription_id)}\nresource_group = {q(emu.resource_group)}\n"
         f"workspace_name = {q(emu.workspace_name)}\n\n"
         f"[sync]\nservers = [{servers}]\n\n"

@@ -25,12 +25,45 @@ def open_source(settings: Settings) -> Iterator[Source]:
     Raises:
         AuthError, WorkspaceError: the run cannot start.
     """
-    from .servicemap import ServiceMapSource
-    from .session import open_session
+    if settings.source_kind == "netstat":
+        from .netstat import NetstatSource
 
-    with open_session(settings) as session:
-        source = ServiceMapSource(session.client, session.transport)
-        try:
+        source: Source = NetstatSource(settings.snapshot_dir, settings.hosts_file)
+        with _closing(source):
             yield source
+    elif settings.source_kind == "vminsights":
+        from .auth import build_credential, get_token
+        from .vminsights import VmInsightsSource
+        from .workspace import resolve_workspace
+
+        azure = settings.azure
+        credential = build_credential(azure)
+        try:
+            get_token(credential, azure)
+            workspace = resolve_workspace(credential, azure)  # its customer ID is what the query API takes
+            source = VmInsightsSource(credential, workspace_id=workspace.customer_id,
+                                      logs_query_url=azure.logs_query_url, ca_bundle=azure.ca_bundle,
+                                      timeout_seconds=settings.schedule.timeout_seconds,
+                                      batch_size=settings.batch_size)
+            with _closing(source):
+                yield source
         finally:
-            source.close()
+            close = getattr(credential, "close", None)
+            if close is not None:
+                close()
+    else:
+        from .servicemap import ServiceMapSource
+        from .session import open_session
+
+        with open_session(settings) as session:
+            source = ServiceMapSource(session.client, session.transport)
+            with _closing(source):
+                yield source
+
+
+@contextmanager
+def _closing(source: Source) -> Iterator[Source]:
+    try:
+        yield source
+    finally:
+        source.close()
