@@ -156,7 +156,7 @@ def processing_cost(connections: int, repeats: int) -> dict:
     from servicemap_sync.gctuning import relaxed_gc
     from servicemap_sync.graph import build_graph
     from servicemap_sync.mp import render_management_pack
-    from servicemap_sync.sources.parse import parse_map_response
+    from servicemap_sync.sources.servicemap.parse import parse_map_response
 
     the_map = synthetic_map(connections=connections)
     focus = next(m["name"] for m in the_map["nodes"]["machines"] if m["properties"]["displayName"] == "srv0000")

@@ -266,7 +266,7 @@ class SyncService:
         from .gctuning import relaxed_gc
         from .sources import open_source
         from .sources.matching import match_servers
-        from .sources.servicemap import window_ending
+        from .sources.window import window_ending
 
         start, end = window_ending(self._now(), self.settings.schedule.time_window_minutes)
         with open_source(self.settings) as source, relaxed_gc(), \

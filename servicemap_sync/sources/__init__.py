@@ -52,8 +52,7 @@ def open_source(settings: Settings) -> Iterator[Source]:
             if close is not None:
                 close()
     else:
-        from .servicemap import ServiceMapSource
-        from .session import open_session
+        from .servicemap import ServiceMapSource, open_session
 
         with open_session(settings) as session:
             source = ServiceMapSource(session.client, session.transport)

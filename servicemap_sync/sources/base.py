@@ -64,5 +64,5 @@ class Source(Protocol):
 #: parser key -> "module:function" taking (raw, server=, focus_machine=) and returning a ServerMap;
 #: a worker process imports the function by name, so only plain data crosses to it
 PARSERS = {
-    "servicemap": "servicemap_sync.sources.parse:parse_map_body",
+    "servicemap": "servicemap_sync.sources.servicemap.parse:parse_map_body",
 }

@@ -30,7 +30,6 @@ from ..config import AzureSettings
 from ..errors import ServiceMapRequestError, ServiceMapResponseError
 from .auth import get_token
 from .network import network_failure
-from .parse import decode_json
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -166,7 +165,7 @@ class ArmTransport:
                 refreshed = True
                 self._refresh_token()
                 continue
-            retry_after = _retry_after(response_headers)
+            retry_after = retry_after_seconds(response_headers)
             if status in RETRY_STATUSES and attempt < self._retry.max_attempts:
                 delay = retry_after if retry_after is not None else self._backoff(attempt)
                 if waited + delay <= self._retry.max_total_wait:
@@ -238,7 +237,7 @@ def _body(response: requests.Response, deadline: float) -> Iterator[bytes]:
             raise requests.Timeout("the answer took longer than the timeout")
 
 
-def _retry_after(headers) -> float | None:
+def retry_after_seconds(headers) -> float | None:
     for name, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001)):
         value = headers.get(name)
         if value and value.replace(".", "", 1).isdigit():
@@ -272,3 +271,17 @@ def _response_error(what: str, status: int, headers, raw: bytes, *, server: str 
     text += f" ({hint}" + (f"; request id {request_id})" if request_id else ")")
     return ServiceMapResponseError(text, status=status, code=code, request_id=request_id, server=server)
 
+
+def decode_json(raw: bytes, *, what: str, server: str | None = None) -> Any:
+    """The JSON in a response body.
+
+    Raises:
+        ServiceMapRequestError: the body is not valid JSON (``what`` names the call).
+    """
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ServiceMapRequestError(
+            f"{what}: the response is not valid JSON ({exc.msg} at byte {exc.pos}); the service or a proxy "
+            f"sent a damaged body", server=server
+        ) from None

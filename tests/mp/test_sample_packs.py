@@ -16,7 +16,7 @@ from servicemap_sync.emulator import load_scenario
 from servicemap_sync.graph import build_graph
 from servicemap_sync.mp import render_management_pack
 from servicemap_sync.mp.validate import validate_bytes
-from servicemap_sync.sources.parse import parse_map_response
+from servicemap_sync.sources.servicemap.parse import parse_map_response
 from scenario_lookup import machine_named
 
 SCENARIO = load_scenario()

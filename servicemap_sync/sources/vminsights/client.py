@@ -33,7 +33,7 @@ from azure.core.exceptions import (
 
 from ...errors import SyncError
 from ..ratelimit import RateLimiter
-from ..transport import RetryPolicy, _retry_after
+from ..transport import RetryPolicy, retry_after_seconds
 from .queries import COLUMNS, INVENTORY_LOOKBACK
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class LogsClient:
             if exc.status_code not in RETRY_STATUSES:
                 return None
             headers = exc.response.headers if exc.response is not None else {}
-            after = _retry_after(headers)
+            after = retry_after_seconds(headers)
             if after is not None:
                 return after
         ceiling = min(self._retry.backoff_cap, self._retry.backoff_base * 2 ** (attempt - 1))

@@ -27,7 +27,7 @@ from servicemap_sync.emulator.snapshots import CAPTURED_AT, INTERVAL, write_snap
 from servicemap_sync.graph import build_graph
 from servicemap_sync.model import MatchedServer
 from servicemap_sync.sources.netstat import NetstatSource
-from servicemap_sync.sources.parse import parse_map_response
+from servicemap_sync.sources.servicemap.parse import parse_map_response
 
 REPO = Path(__file__).resolve().parents[3]
 SNAPSHOTS = REPO / "samples" / "snapshots"

@@ -11,7 +11,7 @@ from servicemap_sync.emulator import Emulator, synthetic_scenario
 from servicemap_sync.errors import ConfigError, SourceError, WorkspaceError
 from servicemap_sync.graph.build import build_graph
 from servicemap_sync.model import ServerMap
-from servicemap_sync.sources.parse import parse_map_response
+from servicemap_sync.sources.servicemap.parse import parse_map_response
 from servicemap_sync.sources.vminsights.source import VmInsightsSource
 
 from .diagrams import structure

@@ -7,19 +7,16 @@ returns it (absolute, with its own query string).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from urllib.parse import quote
 
-from ..config import SCHEDULE_PARAMETERS
-from ..errors import ConfigError
-from ..model import Machine, MatchedServer, ServerMap, Workspace
-from .base import FetchedMap
+from ...model import Machine, ServerMap, Workspace
+from ..transport import ArmTransport
+from ..window import check_window
 from .parse import parse_machine, parse_machine_page, parse_map_body
-from .transport import ArmTransport
 
 API_VERSION = "2015-11-01-preview"
-MAX_WINDOW = timedelta(minutes=SCHEDULE_PARAMETERS["TimeWindowMinutes"][3])  # Service Map's limit
 PAGE_SIZE = 200
 
 
@@ -98,47 +95,5 @@ class ServiceMapClient:
         )
 
 
-def check_window(start: datetime, end: datetime) -> None:
-    """Refuse windows Service Map cannot serve: empty, reversed or over 60 minutes."""
-    if not timedelta(0) < end - start <= MAX_WINDOW:
-        raise ConfigError(
-            f"time window {_iso(start)} .. {_iso(end)} is {(end - start).total_seconds() / 60:g} minutes: "
-            f"TimeWindowMinutes must be 1..{MAX_WINDOW.total_seconds() / 60:g}"
-        )
-
-
-def window_ending(now: datetime, minutes: int) -> tuple[datetime, datetime]:
-    """``[now - minutes, now]``, checked."""
-    start = now - timedelta(minutes=minutes)
-    check_window(start, now)
-    return start, now
-
-
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class ServiceMapSource:
-    """The Service Map API as a :class:`~servicemap_sync.sources.base.Source`: machines from
-    ``machines``, each map one ``generateMap`` call, returned undecoded so that a large body can
-    be parsed in a worker process."""
-
-    kind = "servicemap"
-
-    def __init__(self, client: ServiceMapClient, transport: ArmTransport) -> None:
-        self._client = client
-        #: the run's request and 429 counters (the benchmark prints them)
-        self.stats = transport.stats
-
-    def list_machines(self, *, start: datetime, end: datetime) -> Iterator[Machine]:
-        return self._client.list_machines(start=start, end=end)
-
-    def plan(self, items: Sequence[MatchedServer], *, start: datetime, end: datetime) -> None:
-        """Nothing to plan: Service Map answers one server per request."""
-
-    def fetch(self, item: MatchedServer, *, start: datetime, end: datetime) -> FetchedMap:
-        raw = self._client.fetch_map(item.server, item.machine, start=start, end=end)
-        return FetchedMap(raw=raw, parser="servicemap")
-
-    def close(self) -> None:
-        """The session that made the client closes the transport."""

@@ -10,8 +10,8 @@ import pytest
 from servicemap_sync.emulator import Fault
 from servicemap_sync.errors import ConfigError, ServiceMapResponseError
 from servicemap_sync.sources.matching import match_servers
-from servicemap_sync.sources.session import open_session
-from servicemap_sync.sources.servicemap import window_ending
+from servicemap_sync.sources.servicemap.session import open_session
+from servicemap_sync.sources.window import window_ending
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 START = NOW - timedelta(minutes=60)

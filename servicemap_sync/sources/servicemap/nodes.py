@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import DISCOVERED, MONITORED, ClientGroup, Machine, NodeKey, Port, Process, machine_key, make_key
+from ...model import DISCOVERED, MONITORED, ClientGroup, Machine, NodeKey, Port, Process, machine_key, make_key
 from .json_fields import (
     Invalid, as_object, expect_kind, optional_array, optional_int, optional_object, optional_string, optional_strings,
     required, required_string, string_array, usual_strings,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from servicemap_sync.sources.json_fields import Invalid, optional_strings, usual_strings
+from servicemap_sync.sources.servicemap.json_fields import Invalid, optional_strings, usual_strings
 
 KEYS = ("a", "b", "c")
 values = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5) | st.lists(

@@ -17,12 +17,12 @@ import pytest
 from servicemap_sync.emulator import synthetic_map
 from servicemap_sync.errors import ParseError
 from servicemap_sync.model import NodeKey
-from servicemap_sync.sources import nodes, parse, refs
-from servicemap_sync.sources.parse import (
+from servicemap_sync.sources.servicemap import nodes, parse, refs
+from servicemap_sync.sources.servicemap.parse import (
     parse_connection_page, parse_machine, parse_machine_page, parse_map_response, ref_key,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "servicemap-api"
+EXAMPLES = Path(__file__).resolve().parents[4] / "shared" / "servicemap-api"
 
 WORKSPACE = (
     "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-sm"

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from servicemap_sync.errors import AuthError, WorkspaceError
-from servicemap_sync.sources.session import open_session
+from servicemap_sync.sources.servicemap.session import open_session
 
 
 def test_certificate_sign_in_works(sample_emu, make_settings) -> None:

@@ -35,16 +35,16 @@ compare the two on every single-field change of a sample map); both build throug
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ParseError, ServiceMapRequestError
-from ..model import (
+from ...errors import ParseError
+from ...model import (
     FAILURE_OK, Acceptor, ClientGroup, Connection, Machine, NodeKey, Port, PortRef, Process, ServerMap, machine_key,
     make_key,
 )
+from ..transport import decode_json
 from .json_fields import (
     Invalid, as_object, date_time, expect_kind, field_name, optional_array, optional_int, optional_object,
     optional_string, required, required_object, required_string,
@@ -58,21 +58,6 @@ from .refs import ref_key_at, usual_ref
 __all__ = ["decode_json", "parse_connection_page", "parse_machine", "parse_machine_page", "parse_map_body", "parse_map_response", "ref_key"]
 
 log = logging.getLogger(__name__)
-
-
-def decode_json(raw: bytes, *, what: str, server: str | None = None) -> Any:
-    """The JSON in a response body.
-
-    Raises:
-        ServiceMapRequestError: the body is not valid JSON (``what`` names the call).
-    """
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ServiceMapRequestError(
-            f"{what}: the response is not valid JSON ({exc.msg} at byte {exc.pos}); the service or a proxy "
-            f"sent a damaged body", server=server
-        ) from None
 
 
 def parse_map_body(raw: bytes, *, server: str, focus_machine: str) -> ServerMap:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import NodeKey, machine_key, make_key
+from ...model import NodeKey, machine_key, make_key
 from .json_fields import Invalid, as_object, json_type, optional_object, optional_string, required_string, short
 
 __all__ = ["from_id", "owner_and_name", "ref_key_at", "usual_owner", "usual_ref"]

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from ..config import Settings
-from ..model import Workspace
-from .auth import build_credential, get_token
-from .servicemap import ServiceMapClient
-from .transport import ArmTransport
-from .workspace import resolve_workspace
+from ...config import Settings
+from ...model import Workspace
+from ..auth import build_credential, get_token
+from .client import ServiceMapClient
+from ..transport import ArmTransport
+from ..workspace import resolve_workspace
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from servicemap_sync.errors import ParseError
 from servicemap_sync.model import ServerMap
-from servicemap_sync.sources.parse import parse_machine, parse_machine_page, parse_map_response, ref_key
+from servicemap_sync.sources.servicemap.parse import parse_machine, parse_machine_page, parse_map_response, ref_key
 from test_parse import SHORTCUTS, SQL, WEB, replaced, sample_map
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
