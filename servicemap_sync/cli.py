@@ -226,6 +226,8 @@ def servers(obj: Context, acknowledge_removed: bool) -> None:
 
 
 def _print_servers(settings, state) -> None:
+    from .mp.ids import mp_id
+
     rows = [("SERVER", "FQDN", "SOURCE", "MP ID", "VERSION", "LAST SUCCESS", "LAST ATTEMPT", "STATUS")]
     notes, shown = [], set()
     for entry in settings.servers:
@@ -244,6 +246,9 @@ def _print_servers(settings, state) -> None:
             notes.append(f"{s.server}: also listed as {', '.join(spellings)}")
         if s.mp_id:
             notes.append(f"{s.server}: {settings.output_directory / (s.mp_id + '.xml')}")
+            if s.mp_id.lower() != mp_id(settings.mp_id_prefix, s.server).lower():
+                notes.append(f"{s.server}: its management-pack ID {s.mp_id} carries a suffix: another server's name "
+                             f"gives the same plain ID {mp_id(settings.mp_id_prefix, s.server)}")
         if s.failing:
             notes.append(f"{s.server}: last attempt failed: {s.last_failure_reason}")
     removed = [s for s in (state.all() if state else []) if s.removed and not s.removal_acknowledged]

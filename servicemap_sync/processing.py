@@ -50,6 +50,8 @@ class MapJob:
     include_self_links: bool = False
     parser: str = "servicemap"
     server_map: ServerMap | None = None
+    #: the management-pack ID when it is not the plain one of ``server`` (see ``mp.ids.distinct_mp_id``)
+    mp_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ def process_map(job: MapJob) -> ProcessedMap:
 
     server_map = job.server_map or _parser(job.parser)(job.raw, server=job.server, focus_machine=job.focus_machine)
     graph = build_graph(server_map, include_self_links=job.include_self_links)
+    if job.mp_id:
+        graph.graph["mp_id"] = job.mp_id
     del server_map  # the graph holds what it needs; the model goes before rendering allocates
     rendered = render_management_pack(graph, mp_id_prefix=job.mp_id_prefix, version=job.version,
                                       previous=job.previous_xml)

@@ -45,6 +45,7 @@ class Target:
     name: str
     machine: Machine
     entries: tuple[str, ...]
+    mp_id: str | None = None
 
     @property
     def matched(self) -> MatchedServer:
@@ -278,14 +279,14 @@ class SyncService:
                 matched, failures = match_servers(list(servers), machines)
                 if members_only:
                     _refuse_outsiders(matched, members, self.settings)
-            targets, clashes = _targets(matched, state, self.settings.mp_id_prefix)
+            targets = _targets(matched, state, self.settings.mp_id_prefix)
             if isinstance(publisher, _Publisher):
                 for target in targets:
                     state.record_aliases(target.name, target.entries)
             if remove_departed:
                 for result in _remove_departed(self.settings, state, targets, at=self._now()):
                     self._record(summary, progress, publisher, result)
-            for failure in [*failures, *clashes]:
+            for failure in failures:
                 self._record(summary, progress, publisher, _failed(failure))
             source.plan([t.matched for t in targets], start=start, end=end)
             one = partial(self._one, source, publisher, process, start, end)
@@ -411,11 +412,16 @@ class _Publisher:
         return replace(result, change=None)
 
 
-def _targets(matched: list[MatchedServer], state, prefix: str) -> tuple[list[Target], list[ServerFailure]]:
-    """One target per machine, named as the state knows it or by the machine's label; two
-    machines whose names give the same management-pack ID keep the first (the later one would
-    overwrite its file)."""
-    from .mp.ids import mp_id
+def _targets(matched: list[MatchedServer], state, prefix: str) -> list[Target]:
+    """One target per machine, named as the state knows it or by the machine's label, each with
+    a management-pack ID of its own.
+
+    The ID is the one the state recorded for the machine; else the plain ``<prefix>.<name>``;
+    else, when another machine has that (``web-01`` and ``web_01`` clean to one ID), the plain
+    ID with a hash of the machine: the later name in sorted order gets it, and the state keeps
+    it, so the ID never moves when the group is reordered.
+    """
+    from .mp.ids import distinct_mp_id, mp_id
 
     by_machine: dict[str, Target] = {}
     for item in matched:
@@ -425,20 +431,20 @@ def _targets(matched: list[MatchedServer], state, prefix: str) -> tuple[list[Tar
             continue
         known = state.find_machine(item.machine.name) if state is not None else None
         by_machine[item.machine.key] = Target(known.server if known else item.machine.label, item.machine,
-                                              (item.server,))
-    owners: dict[str, Target] = {}
-    clashes: list[ServerFailure] = []
-    for target in by_machine.values():
-        key = mp_id(prefix, target.name).lower()
-        first = owners.setdefault(key, target)
-        if first is not target:
-            clashes.append(ServerFailure(
-                target.entries[0], "match",
-                f"'{target.name}' gets the same management-pack ID as '{first.name}' ({mp_id(prefix, first.name)}): "
-                f"two machines whose names differ only in characters an ID cannot hold; rename one in Azure or "
-                f"leave one out of the Servers Group",
-            ))
-    return list(owners.values()), clashes
+                                              (item.server,), known.mp_id if known and known.mp_id else None)
+    taken = {t.mp_id.lower(): t for t in by_machine.values() if t.mp_id}
+    for target in sorted(by_machine.values(), key=lambda t: (t.name.casefold(), t.machine.key)):
+        if target.mp_id:
+            continue
+        plain = mp_id(prefix, target.name)
+        owner = state.find_mp_id(plain) if state is not None else None
+        clash = taken.get(plain.lower()) or (owner if owner and owner.machine != target.machine.name else None)
+        chosen = distinct_mp_id(prefix, target.name, target.machine.name) if clash else plain
+        if clash:
+            log.warning("%s: the management-pack ID %s is taken by %s; this server's pack is %s", target.name,
+                        plain, getattr(clash, "name", None) or clash.server, chosen)
+        by_machine[target.machine.key] = taken[chosen.lower()] = replace(target, mp_id=chosen)
+    return list(by_machine.values())
 
 
 def _refuse_outsiders(asked: list[MatchedServer], members: set, settings: Settings) -> None:
@@ -484,16 +490,15 @@ def _render(settings: Settings, process: MapProcessor, target: Target, fetched, 
     The previous file (read, never written here) carries the public types SCOM already has,
     so the new version keeps them (retired) and imports as an upgrade.
     """
-    from .mp.ids import mp_id
     from .publish import next_version, read_published
 
-    previous = read_published(settings.output_directory / f"{mp_id(settings.mp_id_prefix, target.name)}.xml")
+    previous = read_published(settings.output_directory / f"{target.mp_id}.xml")
     job = MapJob(
         server=target.name, focus_machine=target.machine.name, raw=fetched.raw or b"",
         mp_id_prefix=settings.mp_id_prefix,
         version=next_version(_newest(before.version if before else None, previous.version if previous else None)),
         previous_xml=previous.xml if previous else None, include_self_links=settings.include_self_links,
-        parser=fetched.parser or "", server_map=fetched.server_map,
+        parser=fetched.parser or "", server_map=fetched.server_map, mp_id=target.mp_id,
     )
     return process(job), previous
 

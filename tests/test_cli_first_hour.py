@@ -335,3 +335,31 @@ def test_a_global_option_after_the_command_gets_a_hint(sample_emu, tmp_path) -> 
 
     run = CliRunner().invoke(cli, ["sync", "--config", str(config_file(sample_emu, tmp_path))])
     assert run.exit_code == 2 and "--config is a global option: put it before the command" in run.output
+
+
+# -- names that clean to one management-pack ID (issue 13, item 3) ---------------------------------
+
+def test_two_names_that_clean_to_one_id_both_publish_with_ids_that_never_move(sample_emu, tmp_path) -> None:
+    import copy
+
+    machines = copy.deepcopy(list(sample_emu.scenario.machines.values()))
+    renamed = {"sql01.contoso.com": "db-01.contoso.com", "pg01.contoso.com": "db_01.contoso.com"}
+    for machine in machines:
+        fqdn = machine["properties"].get("fullyQualifiedDomainName")
+        if fqdn in renamed:
+            machine["properties"]["fullyQualifiedDomainName"] = renamed[fqdn]
+    sample_emu.set_machines(machines)
+    config = config_file(sample_emu, tmp_path, servers=["db_01.contoso.com", "db-01.contoso.com"])
+    out = tmp_path / "out"
+
+    first = invoke(config, sample_emu, "sync")
+    assert first.exit_code == 0, first.output
+    names = xml_names(out)
+    assert len(names) == 2 and "ServiceMapSync.db_01.contoso.com.xml" in names
+    (suffixed,) = [n for n in names if n != "ServiceMapSync.db_01.contoso.com.xml"]
+    assert suffixed.startswith("ServiceMapSync.db_01.contoso.com_") and all(validate_file(out / n) == [] for n in names)
+
+    config_file(sample_emu, tmp_path, servers=["db-01.contoso.com", "db_01.contoso.com"])  # reordered
+    again = invoke(config, sample_emu, "sync", "--force")
+    assert again.exit_code == 0 and xml_names(out) == names
+    assert "carries a suffix" in invoke(config, None, "servers").stdout

@@ -104,7 +104,8 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     """
     server: str = graph.graph["server"]
     focus: NodeKey = graph.graph["focus"]
-    mp = ids.mp_id(mp_id_prefix, server)
+    # the caller may have given the server a distinct ID (two names that clean to one)
+    mp = graph.graph.get("mp_id") or ids.mp_id(mp_id_prefix, server)
     nodes: dict[NodeKey, dict] = dict(graph.nodes(data=True))
     # The box a node is drawn in: a peer machine's processes are drawn as the machine.
     box = {

@@ -46,6 +46,7 @@ __all__ = [
     "arrow_id",
     "assign_names",
     "clean_part",
+    "distinct_mp_id",
     "component_id",
     "is_valid_id",
     "mp_id",
@@ -113,6 +114,13 @@ def mp_id(prefix: str, server: str) -> str:
         part = part[: budget - HASH_LEN - 1].rstrip("._") or "x"
         part = f"{part}_{_digest(lowered, HASH_LEN)}"
     return f"{prefix}.{part}"
+
+
+def distinct_mp_id(prefix: str, server: str, machine: str) -> str:
+    """The MP ID of a server whose plain ID (:func:`mp_id`) another server already has: the
+    plain ID with ``_<8 hex>`` of the machine's identity, so it is distinct and never moves."""
+    plain = mp_id(prefix, server)
+    return f"{plain[: MAX_MP_ID_LENGTH - HASH_LEN - 1]}_{_digest(machine.lower(), HASH_LEN)}"
 
 
 def service_id(mp: str) -> str:

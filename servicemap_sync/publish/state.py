@@ -180,6 +180,13 @@ class StateStore:
                                f"ORDER BY published_at IS NULL, rowid LIMIT 1", (machine,)).fetchone()
         return _server_state(row) if row else None
 
+    def find_mp_id(self, mp_id: str) -> ServerState | None:
+        """The server whose management pack has ``mp_id`` (any case), if any."""
+        with self._db(f"looking up {mp_id}") as conn:
+            row = conn.execute(f"SELECT {_SERVER_COLUMNS} FROM servers WHERE lower(mp_id) = lower(?) LIMIT 1",
+                               (mp_id,)).fetchone()
+        return _server_state(row) if row else None
+
     def find_alias(self, name: str) -> ServerState | None:
         """The server a Servers Group spelling ``name`` resolved to in an earlier run, or a server
         of that name."""
