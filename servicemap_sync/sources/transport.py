@@ -49,7 +49,8 @@ class RetryPolicy:
 
 @dataclass
 class TransportStats:
-    """Counters a run reports and the benchmark prints (updated under a lock by every worker)."""
+    """Requests sent and 429s met, for the run summary and the benchmark (every source's client
+    keeps one; updated under a lock by every worker)."""
 
     requests: int = 0
     throttled: int = 0

@@ -21,7 +21,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +32,7 @@ from azure.core.exceptions import (
 
 from ...errors import SyncError
 from ..ratelimit import RateLimiter
-from ..transport import RetryPolicy, retry_after_seconds
+from ..transport import RetryPolicy, TransportStats, retry_after_seconds
 from .queries import COLUMNS, INVENTORY_LOOKBACK
 
 log = logging.getLogger(__name__)
@@ -56,21 +55,6 @@ class QueryFailed(SyncError):
 
 class PartialAnswer(SyncError):
     """The answer is incomplete (marked partial, or at the row limit): split and ask again."""
-
-
-@dataclass
-class QueryStats:
-    """Counters the tests and the benchmark read (updated under a lock from every thread)."""
-
-    requests: int = 0
-    throttled: int = 0
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def count(self, name: str) -> None:
-        with self._lock:
-            setattr(self, name, getattr(self, name) + 1)
 
 
 class LogsClient:
@@ -109,7 +93,7 @@ class LogsClient:
         self._client = self._new_client()
         self._clients = [self._client]
         self._client_lock = threading.Lock()
-        self.stats = QueryStats()
+        self.stats = TransportStats()
 
     def close(self) -> None:
         for client in self._clients:
