@@ -201,6 +201,95 @@ def export(obj: Context, servers: tuple[str, ...], out: Path, **kwargs) -> None:
 
 
 @cli.command()
+@click.option("--server", "servers", multiple=True, help="Only this server (repeatable); default: the whole group.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when nothing would change, 2 when something would, 1 on an error (as terraform plan).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout, for scripts.")
+@source_option
+@schedule_options(*ONE_SHOT)
+@click.pass_obj
+def plan(obj: Context, servers: tuple[str, ...], detailed_exitcode: bool, as_json: bool, **kwargs) -> None:
+    """What the next sync would publish, without publishing or changing any state: per server the
+    boxes and arrows it would add and remove and the version it would get, or unchanged.
+
+    Example: servicemap-sync plan --detailed-exitcode
+    """
+    from .service import FAILED, PUBLISHED, REMOVED
+
+    settings = _load(obj, _flags(kwargs))
+    summary = _guard(lambda: _service(obj, settings).plan(servers=list(servers) or None))
+    results = sorted(summary.results, key=lambda r: r.server.lower())
+    changing = [r for r in results if r.status in (PUBLISHED, REMOVED)]
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"servers": [_plan_entry(r) for r in results],
+                               "would_change": len(changing), "failed": summary.count(FAILED)},
+                              indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        _print_plan(results)
+    if summary.failures:
+        sys.exit(1)
+    sys.exit(2 if detailed_exitcode and changing else 0)
+
+
+def _plan_entry(result) -> dict:
+    entry = result.change.as_dict() if result.change else {
+        "server": result.server, "status": result.status, "version": result.version, "mp_id": result.mp_id,
+        "reason": result.reason}
+    return entry
+
+
+def _print_plan(results) -> None:
+    from .service import FAILED, PUBLISHED, REMOVED, UNCHANGED
+
+    for result in results:
+        if result.status == PUBLISHED:
+            click.echo(f"~ {result.server}: would publish {result.mp_id} version {result.version}")
+            for line in result.change.detail_lines() or ["    no box or arrow changes (the pack's content changed)"]:
+                click.echo(line)
+        elif result.status == REMOVED:
+            click.echo(f"- {result.server}: left the Servers Group; {result.reason}")
+        elif result.status == FAILED:
+            click.echo(f"! {result.server}: FAILED: {result.reason}")
+        else:
+            click.echo(f"  {result.server}: unchanged (version {result.version})")
+    count = {status: sum(1 for r in results if r.status == status) for status in (PUBLISHED, REMOVED, UNCHANGED, FAILED)}
+    click.echo(f"plan: {count[PUBLISHED]} would publish, {count[REMOVED]} would be removed, {count[UNCHANGED]} unchanged, "
+               f"{count[FAILED]} failed")
+
+
+@cli.command()
+@click.argument("server")
+@click.option("--format", "fmt", type=click.Choice(["json", "graphml", "dot", "mermaid"]), default="json",
+              show_default=True, help="json is networkx node-link (see README); graphml for yEd/Gephi; dot for "
+                                      "Graphviz; mermaid for Markdown.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (default: stdout).")
+@source_option
+@schedule_options(*ONE_SHOT)
+@click.pass_obj
+def graph(obj: Context, server: str, fmt: str, out: Path | None, **kwargs) -> None:
+    """The graph a server's management pack is drawn from, in a format other tools read.
+
+    Example: servicemap-sync graph web01.contoso.com --format dot --out web01.dot
+    """
+    from .graph.readwrite import FORMATS, plain_graph
+
+    settings = _load(obj, _flags(kwargs))
+    the_graph = plain_graph(_guard(lambda: _service(obj, settings).graph(server)))
+    if out is None:
+        FORMATS[fmt](the_graph, click.get_text_stream("stdout"))
+        return
+    try:
+        with out.open("w", encoding="utf-8", newline="\n") as handle:
+            FORMATS[fmt](the_graph, handle)
+    except OSError as exc:
+        _fatal(f"--out {out} cannot be written: {exc.strerror}", 2)
+    click.echo(f"wrote {out} ({fmt})", err=True)
+
+
+@cli.command()
 @click.option("--acknowledge-removed", is_flag=True,
               help="Stop listing removed servers (after their packs were removed from SCOM).")
 @click.pass_obj

@@ -30,6 +30,8 @@ from .errors import RenderError
 from .gctuning import RUN_THRESHOLDS
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from .model import ServerMap
     from .mp import RenderedMP
 
@@ -62,21 +64,31 @@ class ProcessedMap:
     os_family: str | None
 
 
-def process_map(job: MapJob) -> ProcessedMap:
-    """Decode, parse, graph and render ``job`` (top-level, so a spawned worker can import it).
+def map_graph(job: MapJob) -> nx.MultiDiGraph:
+    """The graph ``job``'s management pack is rendered from (``graph`` exports it as it is).
 
     Raises:
-        ServiceMapRequestError: the body is not JSON; ParseError: it is not a map;
-        RenderError/ValidationError: the map cannot become a valid management pack.
+        ServiceMapRequestError: the body is not JSON; ParseError: it is not a map.
     """
     from .graph import build_graph
-    from .mp import render_management_pack
 
     server_map = job.server_map or _parser(job.parser)(job.raw, server=job.server, focus_machine=job.focus_machine)
     graph = build_graph(server_map, include_self_links=job.include_self_links)
     if job.mp_id:
         graph.graph["mp_id"] = job.mp_id
-    del server_map  # the graph holds what it needs; the model goes before rendering allocates
+    return graph  # the graph holds what it needs; the model goes before rendering allocates
+
+
+def process_map(job: MapJob) -> ProcessedMap:
+    """Decode, parse, graph and render ``job`` (top-level, so a spawned worker can import it).
+
+    Raises:
+        what :func:`map_graph` raises; RenderError/ValidationError: the map cannot become a
+        valid management pack.
+    """
+    from .mp import render_management_pack
+
+    graph = map_graph(job)
     rendered = render_management_pack(graph, mp_id_prefix=job.mp_id_prefix, version=job.version,
                                       previous=job.previous_xml)
     return ProcessedMap(rendered, graph.nodes[graph.graph["focus"]].get("os_family"))

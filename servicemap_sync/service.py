@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -19,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import Settings
-from .errors import ConfigError, SyncError
+from .errors import ConfigError, SourceError, SyncError
 from .model import Machine, MatchedServer, ServerFailure
 from .processing import MapJob, MapProcessor
 from .publish.report import ChangeReport, ServerChange
@@ -219,7 +220,7 @@ class SyncService:
         Raises:
             ConfigError: ``directory`` is the output folder, which only ``sync`` writes.
         """
-        from .publish import REMOVED_FOLDER, REPORTS_FOLDER, StateStore, check_writable, publish_file
+        from .publish import REMOVED_FOLDER, REPORTS_FOLDER, check_writable, publish_file
 
         published = self.settings.output_directory.resolve()
         if directory.resolve() in (published, published / REMOVED_FOLDER, published / REPORTS_FOLDER):
@@ -229,8 +230,6 @@ class SyncService:
             )
         check_writable(directory, setting="--out")
         summary = RunSummary("export", self._now())
-        state_path = self.settings.state_path
-        state = StateStore(state_path) if state_path.exists() else None
 
         def write(target: Target, fetched, process: MapProcessor) -> ServerResult:
             before = state.get(target.name) if state else None
@@ -244,15 +243,62 @@ class SyncService:
             return ServerResult(target.name, EXPORTED, machine=target.machine.name, mp_id=rendered.mp_id,
                                 version=version, path=path)
 
-        try:
+        with _read_only_state(self.settings.state_path) as state:
             self._pass(summary, progress, servers, publisher=write, state=state)
-        finally:
-            if state is not None:
-                state.close()
         summary.finished = self._now()
         if self._log_servers:
             _log_summary(summary)
         return summary
+
+    def plan(self, *, servers: Iterable[str] | None = None, progress: Progress | None = None) -> RunSummary:
+        """What the next ``sync`` would publish, without publishing or changing any state: per
+        server a ``published`` result whose change lists the boxes and arrows it would add and
+        remove (and the version it would get), ``unchanged``, ``failed``, or ``removed`` for a
+        server that left the group."""
+        summary = RunSummary("plan", self._now())
+        with _read_only_state(self.settings.state_path) as state:
+
+            def preview(target: Target, fetched, process: MapProcessor) -> ServerResult:
+                before = state.get(target.name) if state else None
+                processed, previous = _render(self.settings, process, target, fetched, before)
+                rendered = processed.rendered
+                if _unchanged(before, rendered, previous):
+                    return ServerResult(target.name, UNCHANGED, machine=target.machine.name, mp_id=rendered.mp_id,
+                                        version=before.version)
+                arrows = sorted(f"{a}->{b}{port}" for a, b, port in rendered.arrows)
+                change = ServerChange.compare(
+                    target.name, status=PUBLISHED, version=rendered.version, mp_id=rendered.mp_id,
+                    old_components=before.components if before else (), new_components=rendered.components,
+                    old_connections=before.connections if before else (), new_connections=arrows,
+                    names={**(before.names if before else {}), **rendered.components},
+                )
+                return ServerResult(target.name, PUBLISHED, machine=target.machine.name, mp_id=rendered.mp_id,
+                                    version=rendered.version, change=change)
+
+            self._pass(summary, progress, servers, publisher=preview, state=state, remove_departed=servers is None)
+        summary.finished = self._now()
+        return summary
+
+    def graph(self, server: str):
+        """The graph ``server``'s management pack is rendered from (any spelling of a machine).
+
+        Raises:
+            SyncError: the server matches no machine, or its map cannot be read.
+        """
+        from .processing import map_graph
+
+        graphs = []
+
+        def keep(target: Target, fetched, process: MapProcessor) -> ServerResult:
+            graphs.append(map_graph(_job(self.settings, target, fetched, version="1.0.0.0", previous=None)))
+            return ServerResult(target.name, EXPORTED, machine=target.machine.name)
+
+        summary = RunSummary("graph", self._now())
+        with _read_only_state(self.settings.state_path) as state:
+            self._pass(summary, None, [server], publisher=keep, state=state)
+        if not graphs:
+            raise SourceError(summary.failures[0].reason if summary.failures else f"{server}: no map", server=server)
+        return graphs[0]
 
     def _pass(self, summary: RunSummary, progress: Progress | None, servers: Iterable[str] | None, *, publisher,
               state, members_only: bool = False, remove_departed: bool = False) -> None:
@@ -283,9 +329,14 @@ class SyncService:
             if isinstance(publisher, _Publisher):
                 for target in targets:
                     state.record_aliases(target.name, target.entries)
-            if remove_departed:
+            if remove_departed and isinstance(publisher, _Publisher):
                 for result in _remove_departed(self.settings, state, targets, at=self._now()):
                     self._record(summary, progress, publisher, result)
+            elif remove_departed:  # plan: say what sync would move, move nothing
+                for row in _departed(self.settings, state, targets):
+                    self._record(summary, progress, publisher, ServerResult(
+                        row.server, REMOVED, machine=row.machine, mp_id=row.mp_id, version=row.version,
+                        reason=f"{row.mp_id}.xml would move to removed/"))
             for failure in failures:
                 self._record(summary, progress, publisher, _failed(failure))
             source.plan([t.matched for t in targets], start=start, end=end)
@@ -458,22 +509,27 @@ def _refuse_outsiders(asked: list[MatchedServer], members: set, settings: Settin
             )
 
 
-def _remove_departed(settings: Settings, state, targets: list[Target], *, at: datetime) -> list[ServerResult]:
-    """Move the packs of servers that left the Servers Group into ``removed/`` and mark them.
+def _departed(settings: Settings, state, targets: list[Target]) -> list:
+    """The published servers that left the Servers Group (their state rows).
 
     A server still listed under any spelling it was matched by stays, even if it matched
     nothing in this window (an agent that is down is not a server that left).
     """
-    from .publish import REMOVED_FOLDER, move_aside
-
+    if state is None:
+        return []
     drawn = {t.name.lower() for t in targets}
     entries = {e.lower() for e in settings.servers}
+    return [row for row in state.all()
+            if not row.removed and row.mp_id and row.server.lower() not in drawn
+            and not {row.server.lower(), *(a.lower() for a in state.aliases(row.server))} & entries]
+
+
+def _remove_departed(settings: Settings, state, targets: list[Target], *, at: datetime) -> list[ServerResult]:
+    """Move the packs of servers that left the Servers Group into ``removed/`` and mark them."""
+    from .publish import REMOVED_FOLDER, move_aside
+
     results = []
-    for row in state.all():
-        if row.removed or not row.mp_id or row.server.lower() in drawn:
-            continue
-        if {row.server.lower(), *(a.lower() for a in state.aliases(row.server))} & entries:
-            continue
+    for row in _departed(settings, state, targets):
         moved = move_aside(settings.output_directory, f"{row.mp_id}.xml", REMOVED_FOLDER)
         state.mark_removed(row.server, at=at)
         where = f"{moved.parent.name}/{moved.name}" if moved else "no file was left in the output folder"
@@ -493,14 +549,29 @@ def _render(settings: Settings, process: MapProcessor, target: Target, fetched, 
     from .publish import next_version, read_published
 
     previous = read_published(settings.output_directory / f"{target.mp_id}.xml")
-    job = MapJob(
+    version = next_version(_newest(before.version if before else None, previous.version if previous else None))
+    return process(_job(settings, target, fetched, version=version, previous=previous)), previous
+
+
+def _job(settings: Settings, target: Target, fetched, *, version: str, previous) -> MapJob:
+    return MapJob(
         server=target.name, focus_machine=target.machine.name, raw=fetched.raw or b"",
-        mp_id_prefix=settings.mp_id_prefix,
-        version=next_version(_newest(before.version if before else None, previous.version if previous else None)),
-        previous_xml=previous.xml if previous else None, include_self_links=settings.include_self_links,
-        parser=fetched.parser or "", server_map=fetched.server_map, mp_id=target.mp_id,
+        mp_id_prefix=settings.mp_id_prefix, version=version, previous_xml=previous.xml if previous else None,
+        include_self_links=settings.include_self_links, parser=fetched.parser or "", server_map=fetched.server_map,
+        mp_id=target.mp_id,
     )
-    return process(job), previous
+
+
+@contextmanager
+def _read_only_state(path: Path):
+    """The state store if the database exists, else None: reading commands create no state."""
+    from .publish import StateStore
+
+    if not path.exists():
+        yield None
+        return
+    with StateStore(path) as state:
+        yield state
 
 
 def _unchanged(before, rendered, previous) -> bool:
