@@ -197,11 +197,23 @@ class SyncService:
         return paths
 
     def _finish(self, state, run_id: int, summary: RunSummary, *, exit_code: int) -> None:
+        """Record the run's end, and rewrite the status files from the state (a failure to write
+        them is logged: the run itself is done)."""
+        from .publish import write_status
+
         summary.finished = self._now()
         state.finish_run(
             run_id, at=summary.finished, synced=summary.written, unchanged=summary.count(UNCHANGED),
             failed=summary.count(FAILED), written=summary.written, exit_code=exit_code,
         )
+        members = {e.lower() for e in self.settings.servers}
+        rows = [row for row in state.all() if row.removed and not row.removal_acknowledged
+                or row.server.lower() in members or members & {a.lower() for a in state.aliases(row.server)}]
+        try:
+            write_status(self.settings.output_directory, run=state.runs(1)[0], servers=rows,
+                         interval_seconds=self.settings.schedule.interval_seconds)
+        except SyncError as exc:
+            log.error("status file not written: %s", exc)
 
     def rebuild(self, server: str, *, progress: Progress | None = None) -> RunSummary:
         """One server of the Servers Group now (any spelling of it), published as a new version

@@ -96,3 +96,26 @@ def test_graph_exports_the_graph_the_pack_is_drawn_from(sample_emu, tmp_path, fm
 def test_graph_of_an_unknown_server_is_an_error(sample_emu, tmp_path) -> None:
     run = invoke(config_file(sample_emu, tmp_path), sample_emu, "graph", "nosuch01")
     assert run.exit_code == 2 and "nosuch01" in run.stderr
+
+
+def test_every_run_leaves_a_status_file_and_prometheus_figures(sample_emu, tmp_path) -> None:
+    config = config_file(sample_emu, tmp_path, servers=["web01.contoso.com", "sql01"])
+    out = tmp_path / "out"
+    sql = machine_named(sample_emu.scenario, "sql01")
+    sample_emu.add_fault(Fault(status=404, operation="generateMap", machine=sql, count=1))
+    assert invoke(config, sample_emu, "sync").exit_code == 1
+
+    status = json.loads((out / "status.json").read_text())
+    assert status["last_run"]["exit_code"] == 1 and status["interval_seconds"] == 3600
+    by_server = {s["server"]: s for s in status["servers"]}
+    assert by_server["sql01.contoso.com"]["status"] == "failed" and "404" in by_server["sql01.contoso.com"]["reason"]
+    assert by_server["web01.contoso.com"]["status"] == "ok" and by_server["web01.contoso.com"]["last_success"]
+    prom = (out / "servicemap-sync.prom").read_text().splitlines()
+    samples = [line for line in prom if not line.startswith("#")]
+    assert all(re.fullmatch(r'[a-z_]+(\{server="[^"]+"\})? -?\d+', line) for line in samples), samples
+    assert 'servicemap_sync_server_failing{server="sql01.contoso.com"} 1' in samples
+    assert "servicemap_sync_last_run_exit_code 1" in samples
+
+    run = invoke(config, sample_emu, "sync", env={"AZURE_CLIENT_SECRET": "wrong"})
+    assert run.exit_code == 2
+    assert json.loads((out / "status.json").read_text())["last_run"]["exit_code"] == 2

@@ -6,6 +6,7 @@
 - :mod:`.published`: read back a management pack already in the output folder.
 - :mod:`.versions`: management-pack version numbers.
 - :mod:`.report`: the per-run change report in ``<output.directory>/reports/``.
+- :mod:`.status`: the integration's health (``status.json``, a Prometheus file) after every run.
 
 Only the standard library is used here. Every failure leaves as
 :class:`~servicemap_sync.errors.StateError`, :class:`~servicemap_sync.errors.LockedError` or
@@ -20,13 +21,16 @@ from .report import (
     REMOVED_FOLDER, REPORTS_FOLDER, ChangeReport, ServerChange, append_run_log, prune_reports, write_change_report,
 )
 from .state import RunRecord, ServerState, StateStore, iso_utc
+from .status import PROMETHEUS_FILE, STATUS_FILE, write_status
 from .versions import FIRST_VERSION, next_version, version_tuple
 from .writer import check_writable, cleanup_temp_files, move_aside, publish_file
 
 __all__ = [
     "FIRST_VERSION",
+    "PROMETHEUS_FILE",
     "REMOVED_FOLDER",
     "REPORTS_FOLDER",
+    "STATUS_FILE",
     "ChangeReport",
     "PublishedPack",
     "RunRecord",
@@ -46,4 +50,5 @@ __all__ = [
     "run_lock",
     "version_tuple",
     "write_change_report",
+    "write_status",
 ]
