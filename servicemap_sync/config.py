@@ -98,6 +98,12 @@ class Settings:
     rule_id: str = DEFAULT_RULE_ID
     config_path: Path | None = None
     keep_reports_days: int = 30
+    #: every workspace to read (``[[azure.workspaces]]``); the first is ``azure`` (empty: ``azure`` alone)
+    workspaces: tuple[AzureSettings, ...] = ()
+
+    @property
+    def all_workspaces(self) -> tuple[AzureSettings, ...]:
+        return self.workspaces or (self.azure,)
     #: where machines and maps come from (see :mod:`servicemap_sync.sources`)
     source_kind: str = "servicemap"
     #: netstat: the folder of snapshot files, and the address -> name file for peers
@@ -181,6 +187,7 @@ _KNOWN_KEYS = {
     "azure": frozenset({
         "tenant_id", "client_id", "subscription_id", "resource_group", "workspace_name", "authority_host",
         "resource_manager_url", "logs_query_url", "certificate_path", "client_secret_file", "client_secret",
+        "workspaces",
     }),
     "source": frozenset({"kind", "snapshot_dir", "hosts_file", "batch_size"}),
     "sync": frozenset({
@@ -218,8 +225,9 @@ def settings_from_dict(
         raise ConfigError("source.kind = 'netstat' needs source.snapshot_dir: the folder the snapshot files are "
                           "dropped into")
     # snapshots need no Azure sign-in: [azure] may then be left out
-    azure = _azure(azure_raw, base=base, env=env,
-                   require_credentials=require_credentials and source_kind != "netstat")
+    workspaces = _workspaces(azure_raw, base=base, env=env,
+                             require_credentials=require_credentials and source_kind != "netstat")
+    azure = workspaces[0]
     servers = _servers(sync_raw, base=base)
     override_mp = _path(sync_raw, "sync.override_mp", base) if "override_mp" in sync_raw else None
     rule_id = _string(sync_raw, "sync.rule_id", DEFAULT_RULE_ID)
@@ -247,6 +255,7 @@ def settings_from_dict(
         rule_id=rule_id,
         config_path=config_path,
         keep_reports_days=_int(output_raw, "output.keep_reports_days", 30, 0, 36500),
+        workspaces=workspaces,
         source_kind=source_kind,
         snapshot_dir=snapshot_dir,
         hosts_file=_path(source_raw, "source.hosts_file", base) if "hosts_file" in source_raw else None,
@@ -310,6 +319,48 @@ def _check(parameter: str, value: object, where: str, low: int, high: int, allow
     if not low <= value <= high:
         raise ConfigError(f"{where}: {parameter} = {value} is out of range: allowed {allowed}")
     return value
+
+
+#: what an ``[[azure.workspaces]]`` entry may hold: its workspace, and optionally its own sign-in
+_WORKSPACE_KEYS = frozenset({
+    "subscription_id", "resource_group", "workspace_name", "tenant_id", "client_id", "authority_host",
+    "resource_manager_url", "logs_query_url", "certificate_path", "client_secret_file", "client_secret",
+})
+_OWN_CREDENTIAL = ("client_id", "certificate_path", "client_secret_file", "client_secret")
+
+
+def _workspaces(raw: Mapping[str, Any], *, base: Path, env: Mapping[str, str],
+                require_credentials: bool) -> tuple[AzureSettings, ...]:
+    """``[azure]`` alone, or one :class:`AzureSettings` per ``[[azure.workspaces]]`` entry: each
+    entry names its workspace and inherits the rest of ``[azure]`` (one credential), or brings its
+    own sign-in (then ``AZURE_CLIENT_SECRET``, which is ``[azure]``'s, does not apply to it)."""
+    entries = raw.get("workspaces")
+    common = {k: v for k, v in raw.items() if k != "workspaces"}
+    if entries is None:
+        return (_azure(common, base=base, env=env, require_credentials=require_credentials),)
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError("azure.workspaces must be one or more [[azure.workspaces]] tables")
+    found = []
+    for number, entry in enumerate(entries, 1):
+        where = f"[[azure.workspaces]] number {number}"
+        unknown = sorted(set(entry) - _WORKSPACE_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]}: the keys it may hold are {', '.join(sorted(_WORKSPACE_KEYS))}")
+        for key in ("subscription_id", "resource_group", "workspace_name"):
+            if key not in entry:
+                raise ConfigError(f"{where}: {key} is missing: each entry names its workspace")
+        own = any(key in entry for key in _OWN_CREDENTIAL)
+        merged = {**({k: v for k, v in common.items() if k not in _OWN_CREDENTIAL} if own else common), **entry}
+        found.append(_azure(merged, base=base, env={k: v for k, v in env.items() if k != "AZURE_CLIENT_SECRET"}
+                            if own else env, require_credentials=require_credentials))
+    seen: dict[tuple[str, str, str], int] = {}
+    for number, ws in enumerate(found, 1):
+        key = (ws.subscription_id.lower(), ws.resource_group.lower(), ws.workspace_name.lower())
+        if key in seen:
+            raise ConfigError(f"[[azure.workspaces]] numbers {seen[key]} and {number} name the same workspace "
+                              f"{ws.workspace_name}: list each once")
+        seen[key] = number
+    return tuple(found)
 
 
 def _azure(raw: Mapping[str, Any], *, base: Path, env: Mapping[str, str], require_credentials: bool) -> AzureSettings:

@@ -10,9 +10,9 @@ shared plumbing sits beside the sources, one module each: :mod:`.auth` (the cred
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
-from ..config import Settings
+from ..config import AzureSettings, Settings
 from .base import KINDS, PARSERS, FetchedMap, Source
 
 __all__ = ["KINDS", "PARSERS", "FetchedMap", "Source", "open_source"]
@@ -20,7 +20,8 @@ __all__ = ["KINDS", "PARSERS", "FetchedMap", "Source", "open_source"]
 
 @contextmanager
 def open_source(settings: Settings) -> Iterator[Source]:
-    """The configured source, signed in and ready; closed afterwards.
+    """The configured source, signed in and ready; closed afterwards. With several workspaces,
+    one source each behind a :class:`~.multi.MultiSource`.
 
     Raises:
         AuthError, WorkspaceError: the run cannot start.
@@ -28,23 +29,41 @@ def open_source(settings: Settings) -> Iterator[Source]:
     if settings.source_kind == "netstat":
         from .netstat import NetstatSource
 
-        source: Source = NetstatSource(settings.snapshot_dir, settings.hosts_file)
-        with _closing(source):
+        with _closing(NetstatSource(settings.snapshot_dir, settings.hosts_file)) as source:
             yield source
-    elif settings.source_kind == "vminsights":
+        return
+    workspaces = settings.all_workspaces
+    if len(workspaces) == 1:
+        with _workspace_source(settings, workspaces[0], None) as source:
+            yield source
+        return
+    from .multi import MultiSource
+    from .ratelimit import RateLimiter
+
+    limiters: dict[str, RateLimiter] = {}  # ARM counts reads per subscription
+    with ExitStack() as stack:
+        sources = [(azure.workspace_name, stack.enter_context(_workspace_source(
+            settings, azure, limiters.setdefault(azure.subscription_id.lower(), RateLimiter()))))
+            for azure in workspaces]
+        yield MultiSource(sources)
+
+
+@contextmanager
+def _workspace_source(settings: Settings, azure: AzureSettings, limiter) -> Iterator[Source]:
+    """The Service Map or VM insights source of one workspace."""
+    if settings.source_kind == "vminsights":
         from .auth import build_credential, get_token
         from .vminsights import VmInsightsSource
         from .workspace import resolve_workspace
 
-        azure = settings.azure
         credential = build_credential(azure)
         try:
             get_token(credential, azure)
             workspace = resolve_workspace(credential, azure)  # its customer ID is what the query API takes
-            source = VmInsightsSource(credential, workspace_id=workspace.customer_id,
-                                      logs_query_url=azure.logs_query_url, ca_bundle=azure.ca_bundle,
-                                      timeout_seconds=settings.schedule.timeout_seconds,
-                                      batch_size=settings.batch_size)
+            source: Source = VmInsightsSource(credential, workspace_id=workspace.customer_id,
+                                              logs_query_url=azure.logs_query_url, ca_bundle=azure.ca_bundle,
+                                              timeout_seconds=settings.schedule.timeout_seconds,
+                                              batch_size=settings.batch_size)
             with _closing(source):
                 yield source
         finally:
@@ -54,9 +73,8 @@ def open_source(settings: Settings) -> Iterator[Source]:
     else:
         from .servicemap import ServiceMapSource, open_session
 
-        with open_session(settings) as session:
-            source = ServiceMapSource(session.client, session.transport)
-            with _closing(source):
+        with open_session(settings, azure, limiter) as session:
+            with _closing(ServiceMapSource(session.client, session.transport)) as source:
                 yield source
 
 

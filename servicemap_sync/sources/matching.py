@@ -39,7 +39,7 @@ def match_servers(
                 matched.append(MatchedServer(server, found[0]))
                 break
             if len(found) > 1:
-                candidates = tuple(f"{m.name} ({m.label})" for m in found)
+                candidates = tuple(f"{m.name} ({m.label}{_workspace_of(m)})" for m in found)
                 failures.append(ServerFailure(
                     server, "match",
                     f"{len(found)} Service Map machines have the {label} '{server}': "
@@ -58,6 +58,17 @@ def match_servers(
                 close,
             ))
     return matched, failures
+
+
+def _workspace_of(machine: Machine) -> str:
+    """`` in workspace <name>`` when the machine's resource id says which (several workspaces)."""
+    parts = machine.id.split("/")
+    lowered = [p.lower() for p in parts]
+    if "workspaces" in lowered:
+        index = lowered.index("workspaces")
+        if index + 1 < len(parts):
+            return f" in workspace {parts[index + 1]}"
+    return ""
 
 
 def _unique(machines: list[Machine]) -> list[Machine]:

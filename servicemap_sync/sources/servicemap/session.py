@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from ...config import Settings
+from ...config import AzureSettings, Settings
 from ...model import Workspace
 from ..auth import build_credential, get_token
+from ..ratelimit import RateLimiter
 from .client import ServiceMapClient
 from ..transport import ArmTransport
 from ..workspace import resolve_workspace
@@ -28,20 +29,23 @@ class Session:
 
 
 @contextmanager
-def open_session(settings: Settings) -> Iterator[Session]:
-    """Sign in, resolve the workspace and open a pooled transport; closes it afterwards.
+def open_session(settings: Settings, azure: AzureSettings | None = None,
+                 limiter: RateLimiter | None = None) -> Iterator[Session]:
+    """Sign in, resolve the workspace (``azure``, default the first configured) and open a pooled
+    transport; closes it afterwards. ``limiter`` is shared by the workspaces of one subscription,
+    as ARM counts requests per subscription.
 
     Raises:
         AuthError: the service principal cannot sign in.
         WorkspaceError: the workspace is missing or forbidden.
     """
-    azure = settings.azure
+    azure = azure or settings.azure
     credential = build_credential(azure)
     try:
         get_token(credential, azure)
         workspace = resolve_workspace(credential, azure)
         transport = ArmTransport(
-            credential, azure, timeout=settings.schedule.timeout_seconds,
+            credential, azure, timeout=settings.schedule.timeout_seconds, limiter=limiter,
             max_response_bytes=settings.max_response_bytes, pool_size=settings.concurrency,
         )
         with transport:
