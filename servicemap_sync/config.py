@@ -277,7 +277,7 @@ def resolve_schedule(
     if override_mp is not None:
         from .overrides import read_rule_overrides
 
-        overrides = read_rule_overrides(override_mp, rule_id=rule_id)
+        overrides = read_rule_overrides(override_mp, rule_id=rule_id, check=_check_parameter)
     for parameter, (key, default, low, high, allowed) in SCHEDULE_PARAMETERS.items():
         values[parameter], sources[parameter] = default, "built-in default"
         if key in sync_raw:
@@ -297,6 +297,12 @@ def resolve_schedule(
         time_window_minutes=int(values["TimeWindowMinutes"]),
         sources=sources,
     )
+
+
+def _check_parameter(parameter: str, value: object, where: str) -> int | bool:
+    """:func:`_check` with the bounds of ``SCHEDULE_PARAMETERS`` (every override is checked with it)."""
+    _key, _default, low, high, allowed = SCHEDULE_PARAMETERS[parameter]
+    return _check(parameter, value, where, low, high, allowed)
 
 
 def _check(parameter: str, value: object, where: str, low: int, high: int, allowed: str) -> int | bool:

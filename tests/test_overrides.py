@@ -235,3 +235,71 @@ def test_bad_files_raise_config_error_naming_the_file(tmp_path: Path, content: b
 def test_a_directory_is_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         read_rule_overrides(tmp_path, rule_id=RULE)
+
+
+# --- every override checked, Module read (issue 13) ---------------------------------------------
+
+
+def _module_override(override_id: str, parameter: str, value: str, module: str, *, enforced: str = "false") -> str:
+    return rule_override(override_id, parameter, value, enforced=enforced).replace('Module="DS"', f'Module="{module}"')
+
+
+def _settings_check(tmp_path: Path, overrides: str):
+    """resolve_schedule over an override MP with ``overrides``, as the sync reads it."""
+    from servicemap_sync.config import resolve_schedule
+
+    path = _write(tmp_path, override_mp(overrides))
+    return resolve_schedule({}, override_mp=path, rule_id=RULE, flags={})
+
+
+def test_a_losing_override_out_of_range_is_refused_naming_it(tmp_path: Path) -> None:
+    # O.Enforced wins, but O.Loser (not enforced, earlier) is still an administrator's mistake
+    overrides = (rule_override("O.Loser", "TimeWindowMinutes", "90")
+                 + rule_override("O.Enforced", "TimeWindowMinutes", "30", enforced="true"))
+    assert read_rule_overrides(_write(tmp_path, override_mp(overrides)), rule_id=RULE)[
+        "TimeWindowMinutes"].override_id == "O.Enforced"
+    with pytest.raises(ConfigError, match=r"override O\.Loser.*TimeWindowMinutes"):
+        _settings_check(tmp_path, overrides)
+
+
+def test_a_losing_override_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
+    overrides = rule_override("O.Text", "IntervalSeconds", "hourly") + rule_override("O.Later", "IntervalSeconds", "600")
+    with pytest.raises(ConfigError, match=r"override O\.Text"):
+        _settings_check(tmp_path, overrides)
+    seen = []
+    read_rule_overrides(_write(tmp_path, override_mp(overrides)), rule_id=RULE,
+                        check=lambda *args: seen.append(args))
+    assert seen == [("IntervalSeconds", "hourly", "override O.Text"), ("IntervalSeconds", "600", "override O.Later")]
+
+
+def test_an_override_of_another_modules_parameter_does_not_apply(tmp_path: Path) -> None:
+    # the data source is DS (it carries IntervalSeconds); WA's TimeoutSeconds is the write action's
+    overrides = (rule_override("O.Interval", "IntervalSeconds", "1800")
+                 + _module_override("O.WaTimeout", "TimeoutSeconds", "99999", "WA", enforced="true")
+                 + rule_override("O.Timeout", "TimeoutSeconds", "120"))
+    path = _write(tmp_path, override_mp(overrides))
+    result = read_rule_overrides(path, rule_id=RULE)
+    assert result["TimeoutSeconds"].override_id == "O.Timeout"
+    schedule = _settings_check(tmp_path, overrides)  # 99999 is out of range, but it is not ours
+    assert (schedule.timeout_seconds, schedule.interval_seconds) == (120, 1800)
+    # a caller that knows the module says so; the other module's overrides are then the foreign ones
+    assert read_rule_overrides(path, rule_id=RULE, module="WA")["TimeoutSeconds"].override_id == "O.WaTimeout"
+    assert "IntervalSeconds" not in read_rule_overrides(path, rule_id=RULE, module="WA")
+
+
+def test_property_overrides_have_no_module_and_always_apply(tmp_path: Path) -> None:
+    path = _write(tmp_path, override_mp(_property("O.Off", "false") + rule_override("O.Interval", "IntervalSeconds", "60")))
+    assert set(read_rule_overrides(path, rule_id=RULE, module="DS")) == {"Enabled", "IntervalSeconds"}
+
+
+def test_data_source_parameters_on_two_modules_are_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, override_mp(rule_override("O.A", "IntervalSeconds", "60")
+                                        + _module_override("O.B", "TimeWindowMinutes", "30", "Other")))
+    with pytest.raises(ConfigError, match=r"different modules: DS \(O\.A\), Other \(O\.B\)"):
+        read_rule_overrides(path, rule_id=RULE)
+
+
+def test_a_configuration_override_without_module_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, override_mp(rule_override("O.NoModule", "IntervalSeconds", "60").replace(' Module="DS"', "")))
+    with pytest.raises(ConfigError, match="override O.NoModule has no Module"):
+        read_rule_overrides(path, rule_id=RULE)

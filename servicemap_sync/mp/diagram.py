@@ -13,9 +13,14 @@ Boxes:
   monitors it (an agent may report it to SCOM), none when only discovered (``t-…``);
 * each **client group** (agentless clients, as Service Map groups them); no member.
 
-Members are found by ``PrincipalName``: ``Microsoft.Windows.Computer`` for Windows,
-``Microsoft.Unix.Computer`` for Linux/UNIX, both when the OS family is unknown (whichever
-exists joins).
+Members are found by the best property SCOM has for what Service Map knows of the machine
+(:func:`member_of`): its FQDN → ``PrincipalName`` of ``Microsoft.Windows.Computer`` for
+Windows, ``Microsoft.Unix.Computer`` for Linux/UNIX, both when the OS family is unknown
+(whichever exists joins); no FQDN but a computer (NetBIOS) name → ``NetbiosComputerName`` of
+the Windows computer, and ``PrincipalName`` in the DNS domain when Service Map knows one for
+that name. UNIX/Linux computers are known to SCOM by ``PrincipalName`` only, so a UNIX box
+without an FQDN has no member rule. Each box whose member cannot be (fully) expressed gets a
+:class:`BoxWarning` in :attr:`Diagram.warnings`.
 
 Arrows go between boxes, one per (from box, to box, server port): a server process to the
 peer machine it calls, a peer machine or client group to the server process it calls.
@@ -35,20 +40,55 @@ import networkx as nx
 from servicemap_sync.mp import ids
 from servicemap_sync.model import NodeKey, machine_key, usable_name
 
-__all__ = ["Arrow", "Component", "Diagram", "Member", "build_diagram", "xml_text"]
+__all__ = ["Arrow", "BoxWarning", "Component", "Diagram", "Member", "build_diagram", "member_of", "xml_text"]
 
 _UNIX_FAMILIES = frozenset({"linux", "unix", "aix", "solaris", "hpux", "hp-ux"})
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _LINE_BREAKS = re.compile("[\t\n\r]+")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_FQDN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+\.?")
+_NETBIOS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_IPV4 = re.compile(r"[0-9]+(?:\.[0-9]+){3}")
+_NETBIOS_LENGTH = 15  # SCOM's NetbiosComputerName is the first 15 characters, upper case
 
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """The SCOM computer a box contains, by principal name, and which classes to look in."""
+    """The SCOM computer a box contains and how to find it.
 
-    principal_name: str
+    ``principal_name`` (an FQDN) is matched against ``PrincipalName`` of each class looked in;
+    without one, ``netbios_name`` against the Windows computer's ``NetbiosComputerName`` (and,
+    when ``domain`` is known, ``PrincipalName`` must end in ``.domain``). ``windows`` / ``unix``:
+    the classes a rule is written for.
+    """
+
+    principal_name: str | None
     windows: bool
     unix: bool
+    netbios_name: str | None = None
+    domain: str | None = None
+
+    @property
+    def name(self) -> str:
+        """What the member is known by, for messages."""
+        return self.principal_name or self.netbios_name or ""
+
+
+@dataclass(frozen=True, slots=True)
+class BoxWarning:
+    """A box whose member SCOM cannot find (or can find only partly) from what Service Map knows."""
+
+    component_id: str
+    label: str
+    machine: str
+    reason: str
+
+    @property
+    def message(self) -> str:
+        return f"box {self.label!r}: {self.reason}"
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +124,7 @@ class Diagram:
     service_id: str
     components: tuple[Component, ...]
     arrows: tuple[Arrow, ...]
+    warnings: tuple[BoxWarning, ...] = ()
 
 
 def xml_text(text: str) -> str:
@@ -137,7 +178,8 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     names = {key: name for labels in by_kind.values() for key, name in ids.assign_names(labels).items()}
     comp_ids = {key: ids.component_id(mp, key.kind, names[key]) for key in boxes}
 
-    server_member = _member(nodes[focus])  # every process box shows the server's computer
+    box_members = {key: member_of(nodes[key]) for key in boxes if key.kind == "machine"}
+    server_member, server_problem = box_members[focus]  # every process box shows the server's computer
     components = sorted(
         (
             Component(
@@ -146,7 +188,7 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
                 key=key,
                 label=xml_text(texts.box_label(key)),
                 description=xml_text(texts.box_description(key)),
-                member=server_member if key.kind == "process" else _member(nodes[key]),
+                member=server_member if key.kind == "process" else box_members.get(key, (None, None))[0],
             )
             for key in boxes
         ),
@@ -170,25 +212,77 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
             xml_text(label), failed,
         ))
     arrows.sort(key=attrgetter("id"))
+    warnings = []
+    for component in components:
+        member, problem = (server_member, server_problem) if component.kind == "process" else \
+            box_members.get(component.key, (None, None))
+        if problem:
+            machine = focus if component.kind == "process" else component.key
+            warnings.append(BoxWarning(component.id, component.label, texts.node_label(machine), problem))
     return Diagram(
         mp_id=mp,
         server=xml_text(server) or mp,
         service_id=ids.service_id(mp),
         components=tuple(components),
         arrows=tuple(arrows),
+        warnings=tuple(warnings),
     )
 
 
-def _member(machine_attrs: dict) -> Member | None:
-    """The computer a box holds: the machine's, if Service Map monitors it (none for client groups)."""
+def member_of(machine_attrs: dict) -> tuple[Member | None, str | None]:
+    """The computer a machine's box holds, and why it cannot be found (fully), if so.
+
+    None for a machine Service Map only discovered (no agent, so no SCOM computer to expect),
+    with no warning. See the module docstring for the properties used.
+    """
     if machine_attrs["kind"] != "machine" or not machine_attrs["monitored"]:
-        return None
+        return None, None
     family = machine_attrs["os_family"]
     windows = family == "windows"
     unix = family in _UNIX_FAMILIES
     if not windows and not unix:
         windows = unix = True
-    return Member(principal_name=xml_text(machine_attrs["principal_name"]), windows=windows, unix=unix)
+    obj = machine_attrs.get("obj")
+    names = [getattr(obj, attr, None) for attr in ("fqdn", "computer_name", "display_name")]
+    if obj is None:  # a graph built without model objects: the label is all there is
+        names = [machine_attrs.get("principal_name")]
+    names = [xml_text(name) for name in map(usable_name, names) if name]
+    fqdn = next((name.rstrip(".") for name in names if _is_fqdn(name)), None)
+    if fqdn:
+        return Member(principal_name=fqdn, windows=windows, unix=unix), None
+    netbios = next((name for name in names if _NETBIOS.fullmatch(name)), None)
+    if netbios is None:
+        shown = ", ".join(repr(name) for name in names) or "none"
+        return None, (f"no FQDN and no computer name for SCOM to find the computer by (names known: {shown}); "
+                      "the box shows no health")
+    domain = _domain_of(netbios, getattr(obj, "dns_names", ()) or ())
+    netbios = netbios[:_NETBIOS_LENGTH].upper()
+    how = f"NetbiosComputerName {netbios}" + (f" in domain {domain}" if domain else "")
+    if not windows:
+        return None, (f"UNIX/Linux computer without an FQDN (computer name {netbios}): SCOM knows UNIX/Linux "
+                      "computers by PrincipalName only; the box shows no health")
+    problem = None
+    if unix:
+        problem = (f"no FQDN: found as a Windows computer by {how}; a UNIX/Linux computer of that name "
+                   "cannot be found (SCOM knows those by PrincipalName only)")
+    elif domain is None:
+        problem = (f"no FQDN: found by {how} alone, which any domain's computer of that name also matches")
+    return Member(principal_name=None, windows=True, unix=False, netbios_name=netbios, domain=domain), problem
+
+
+def _is_fqdn(name: str) -> bool:
+    return bool(_FQDN.fullmatch(name)) and not _IPV4.fullmatch(name.rstrip("."))
+
+
+def _domain_of(netbios: str, dns_names) -> str | None:
+    """The DNS domain of ``netbios`` from a DNS name Service Map saw for the machine (``name.domain``)."""
+    wanted = netbios.casefold()
+    for dns_name in sorted(filter(None, dns_names)):
+        dns_name = xml_text(dns_name).rstrip(".")
+        host, dot, domain = dns_name.partition(".")
+        if dot and host.casefold() == wanted and _is_fqdn(dns_name):
+            return domain.lower()
+    return None
 
 
 class _Texts:

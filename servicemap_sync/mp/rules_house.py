@@ -22,13 +22,20 @@ a Distributed Application whose groups show "not monitored").
 3. a discovery targeting a component is a GroupPopulator; a component that is the
    Source (by its own ID) of a containment relationship has such a discovery
    ("a component class with members");
-4. health rolls up: with components present, a DependencyMonitor targets the DA over
-   one of the DA's containment relationships; for each relationship a component's
-   GroupPopulator uses, a DependencyMonitor targets that component over it;
+4. health rolls up in all four aspects (``MemberMonitor`` = ``*!System.Health.AvailabilityState``,
+   ``…ConfigurationState``, ``…PerformanceState``, ``…SecurityState``), as Microsoft's DA templates
+   do: with components present, for each aspect a DependencyMonitor targets the DA over one of
+   the DA's containment relationships; for each relationship a component's GroupPopulator
+   uses, for each aspect a DependencyMonitor targets that component over it;
 5. no Folder directly under the Monitoring root
    (``Alias!Microsoft.SystemCenter.Monitoring.ViewFolder.Root`` where the alias is
    ``SC`` or references ``Microsoft.SystemCenter.Library``): the DA belongs in SCOM's
    own Distributed Applications view, not in a folder per server at the root.
+
+``unix-reference`` — a DA pack that references ``Microsoft.Unix.Library`` needs a UNIX/Linux
+member: a ``MembershipRule`` whose ``MonitoringClass`` is ``Alias!Microsoft.Unix.Computer``, or a
+retired type (below) that names the alias; otherwise the reference only makes a Windows-only
+management group install the cross-platform packs for nothing.
 
 A *retired* component — one whose ENU display name ends with ``" (retired)"``, as the
 renderer marks the classes it carries forward only so that SCOM accepts the new version
@@ -54,6 +61,9 @@ _POPULATOR = "Microsoft.SystemCenter.GroupPopulator"
 _CONTAINMENT = "System.Containment"
 _ROOT_FOLDER = "Microsoft.SystemCenter.Monitoring.ViewFolder.Root"
 _SC_LIBRARY = "Microsoft.SystemCenter.Library"
+_ASPECTS = ("Availability", "Configuration", "Performance", "Security")
+_UNIX_LIBRARY = "Microsoft.Unix.Library"
+_UNIX_COMPUTER = "Microsoft.Unix.Computer"
 _MPELEMENT = re.compile(r"""\s*\$MPElement\[Name=(?:"([^"]*)"|'([^']*)')\]\$\s*""")
 
 
@@ -131,7 +141,17 @@ def _check_da_shape(index: MpIndex, emit: Emit) -> None:
     containments = [r for r in index.tagged("RelationshipType") if _remote(r.get("Base"), _CONTAINMENT)]
     found: list[tuple[str, etree._Element, str]] = []  # (component ID, element, message)
     populations = _Populations(index, da_id, components, containments, found)
-    rollups = {(m.get("Target"), m.get("RelationshipType")) for m in index.tagged("DependencyMonitor")}
+    aspects: dict[tuple[str | None, str | None], set[str]] = {}
+    for monitor in index.tagged("DependencyMonitor"):
+        member = (monitor.get("MemberMonitor") or "").partition("!")[2]
+        aspect = member.removeprefix("System.Health.").removesuffix("State")
+        aspects.setdefault((monitor.get("Target"), monitor.get("RelationshipType")), set()).add(aspect)
+    rollups = set(aspects)
+
+    def missing(target: str, rels) -> list[str]:
+        have = set().union(*(aspects.get((target, rel), set()) for rel in rels))
+        return [aspect for aspect in _ASPECTS if aspect not in have]
+
     for comp_id in components.keys() - populations.da_members:
         found.append((comp_id, components[comp_id], "not a member of the DA: the GroupPopulator discovery "
                       f"targeting '{da_id}' needs a MembershipRule with this class and a containment "
@@ -139,18 +159,45 @@ def _check_da_shape(index: MpIndex, emit: Emit) -> None:
     if components and not any((da_id, rel) in rollups for rel in populations.da_rels):
         emit(HOUSE, "da-shape", da, "no DependencyMonitor rolls component health up to the DA "
                                     "(Target = the DA, RelationshipType = its containment relationship)")
+    elif components and (gaps := missing(da_id, populations.da_rels)):
+        emit(HOUSE, "da-shape", da, f"component health rolls up to the DA in {', '.join(gaps)} by no "
+                                    "DependencyMonitor (all four aspects: MemberMonitor System.Health.<Aspect>State)")
     with_members = {end_type(r, "Source") for r in containments}
     for comp_id in (components.keys() & with_members) - populations.populated:
         found.append((comp_id, components[comp_id], "a containment relationship starts at this component "
                                                     "but no GroupPopulator discovery populates it"))
-    for comp_id, rel in populations.member_rels - rollups:
-        found.append((comp_id, components[comp_id], f"no DependencyMonitor rolls member health up over '{rel}' "
-                                                    "(Target = this component)"))
+    for comp_id, rel in sorted(populations.member_rels):
+        if (comp_id, rel) not in rollups:
+            found.append((comp_id, components[comp_id], f"no DependencyMonitor rolls member health up over "
+                                                        f"'{rel}' (Target = this component)"))
+        elif gaps := missing(comp_id, [rel]):
+            found.append((comp_id, components[comp_id], f"member health over '{rel}' rolls up in "
+                                                        f"{', '.join(gaps)} by no DependencyMonitor "
+                                                        "(all four aspects: MemberMonitor System.Health.<Aspect>State)"))
     retired = _retired(index, {comp_id for comp_id, _, _ in found}) if found else set()
     for comp_id, el, message in found:
         if comp_id not in retired:
             emit(HOUSE, "da-shape", el, message)
     _check_folders(index, emit)
+    _check_unix_reference(index, populations.unix_members, emit)
+
+
+def _check_unix_reference(index: MpIndex, unix_members: bool, emit: Emit) -> None:
+    """``unix-reference`` (see the module docstring)."""
+    if unix_members:
+        return
+    for ref in index.references:
+        if ref.mp_id != _UNIX_LIBRARY:
+            continue
+        prefix = f"{ref.alias}!"
+        users = {el.get("ID", "") for tag in ("ClassType", "RelationshipType") for el in index.tagged(tag)
+                 if any(value.startswith(prefix) for node in el.iter() for value in node.attrib.values())}
+        if users and _retired(index, users) == users - {""}:
+            continue  # only retired types need it: kept so that the upgrade is accepted
+        emit(HOUSE, "unix-reference", ref.element,
+             f"'{_UNIX_LIBRARY}' is referenced but no box has a UNIX/Linux member (no MembershipRule "
+             f"with MonitoringClass {prefix}{_UNIX_COMPUTER}); drop the reference so that a Windows-only "
+             "management group needs no cross-platform packs")
 
 
 class _Populations:
@@ -160,6 +207,7 @@ class _Populations:
     Attributes:
         da_rels: the DA's containment relationships (their Source is the DA).
         da_members: what the DA's populators add over one of those.
+        unix_members: some component's populator looks for ``*!Microsoft.Unix.Computer``.
         populated: the components some populator targets.
         member_rels: (component, containment relationship of this MP) its populators use.
     """
@@ -171,6 +219,7 @@ class _Populations:
         self.da_members: set[str] = set()
         self.populated: set[str] = set()
         self.member_rels: set[tuple[str, str]] = set()
+        self.unix_members = False
         names = _Names(index.mpelement_names)
         memberships = index.memberships
         for discovery in index.tagged("Discovery"):
@@ -194,6 +243,8 @@ class _Populations:
                 # (a rule of a discovery that also targets the DA counts only with a MonitoringClass)
                 for monitoring, rel in membership.rules:
                     relationship = names[rel]
+                    if _remote(names[monitoring], _UNIX_COMPUTER):
+                        self.unix_members = True
                     if (relationship is not None and relationship in local_containment
                             and (not to_da or names[monitoring] is not None)):
                         self.member_rels.add((target, relationship))

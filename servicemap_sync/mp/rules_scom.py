@@ -29,6 +29,7 @@ from pathlib import PurePath
 from lxml import etree
 
 from servicemap_sync.mp import schema
+from servicemap_sync.mp.releases import DEFAULT_RELEASE, LIBRARIES
 from servicemap_sync.mp.mp_index import (
     ALIAS_USE, HOUSE, REF_ATTRS, SCOM, TOKEN, Emit, MpIndex, child, child_text, children, parse_version, where,
 )
@@ -60,11 +61,13 @@ _PARAMETER_VALUES = {
 }
 
 
-def check(index: MpIndex, filename: str | None, emit: Emit) -> None:
-    """Run every SCOM rule (and the house refinements above) on an indexed document."""
+def check(index: MpIndex, filename: str | None, emit: Emit, release: str = DEFAULT_RELEASE) -> None:
+    """Run every SCOM rule (and the house refinements above) on an indexed document;
+    ``release`` is the oldest SCOM release it must import into."""
     schema.check_structure(index, emit)
     _check_ids(index, emit)
     _check_manifest(index, filename, emit)
+    _check_reference_releases(index, release, emit)
     _check_uses(index, emit)
     _check_attributes(index, emit)
     _check_relationships(index, emit)
@@ -140,6 +143,21 @@ def _check_manifest(index: MpIndex, filename: str | None, emit: Emit) -> None:
             by_mp[ref.mp_id] = ref.alias
         if ref.alias not in index.used_aliases:
             emit(HOUSE, "alias-unused", ref.element, f"alias '{ref.alias}' is declared but never used")
+
+
+def _check_reference_releases(index: MpIndex, release: str, emit: Emit) -> None:
+    """``reference-release``: a reference's Version is a minimum, so one above what ``release``
+    has (``releases.LIBRARIES``) is refused by a management group of that release."""
+    for ref in index.references:
+        have = LIBRARIES.get(ref.mp_id, {}).get(release)
+        wanted = parse_version(ref.version)
+        if have is None or wanted is None:
+            continue
+        if wanted > parse_version(have):
+            emit(SCOM, "reference-release", ref.element,
+                 f"'{ref.mp_id}' {ref.version} is above what SCOM {release} has ({have}): a reference "
+                 "version is a minimum, so import there would fail; reference the lowest version that "
+                 "has what the pack uses, or validate for a later release")
 
 
 def _check_filename(mp_id: str, filename: str, identity: etree._Element, emit: Emit) -> None:

@@ -7,7 +7,9 @@ with our own rules on top:
   where the guide gives the content model, ID characters/length/uniqueness (ignoring
   case), versions, the file name, references and aliases, dangling local references,
   required attributes and their spelling, overrides (what they name; Module, Parameter
-  and Value against this MP's own workflows and types), language packs (``rules_scom``);
+  and Value against this MP's own workflows and types), language packs, and references
+  above what the configured SCOM release has (``scom_version``, table in ``releases``)
+  (``rules_scom``);
 * scope ``"house"`` — ours: display strings, ID segments, unused aliases, and the shape
   of the Distributed Application we generate (``rules_house``).
 
@@ -27,6 +29,7 @@ from lxml import etree
 
 from servicemap_sync.mp import rules_house, rules_scom
 from servicemap_sync.mp.mp_index import HOUSE, SCOM, Problem, index_document, where
+from servicemap_sync.mp.releases import normalize_release
 from servicemap_sync.mp.upgrade import check_upgrade
 
 __all__ = ["HOUSE", "SCOM", "Problem", "check_upgrade", "check_upgrade_files", "validate_bytes", "validate_document",
@@ -36,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def validate_document(root: etree._Element, *, filename: str | None = None,
-                      house_rules: bool = True) -> list[Problem]:
+                      house_rules: bool = True, scom_version: str | None = None) -> list[Problem]:
     """Every problem of a parsed management pack.
 
     Args:
@@ -45,6 +48,12 @@ def validate_document(root: etree._Element, *, filename: str | None = None,
             ``<MP ID>.xml`` (``.mp``/``.mpb`` are not checked; for ``X.xml.template``
             and the like, the part before ``.xml.`` is compared).
         house_rules: also apply our own rules (scope ``"house"``).
+        scom_version: the oldest SCOM release the MP must import into (``2012R2`` … ``2025``;
+            None: 2012 R2). A reference to a library of :data:`~servicemap_sync.mp.releases.LIBRARIES`
+            above the version that release has is a problem (``reference-release``).
+
+    Raises:
+        ValueError: ``scom_version`` is not a release of the table.
 
     Returns:
         Problems sorted by scope, rule, element and message; empty when the MP is valid.
@@ -63,8 +72,9 @@ def validate_document(root: etree._Element, *, filename: str | None = None,
         else:
             emit(SCOM, "root", root, "the root element must be <ManagementPack>")
         return sorted(problems)
+    release = normalize_release(scom_version)
     index = index_document(root)
-    rules_scom.check(index, filename, emit)
+    rules_scom.check(index, filename, emit, release)
     if house_rules:
         rules_house.check(index, emit)
     log.debug("validated %s: %d problem(s)", index.mp_id, len(problems))
@@ -94,7 +104,8 @@ def _read(path: Path) -> bytes | Problem:
         return Problem(SCOM, "file", str(path), f"cannot read the file: {err.strerror or err}")
 
 
-def validate_bytes(data: bytes, *, filename: str | None = None, house_rules: bool = True) -> list[Problem]:
+def validate_bytes(data: bytes, *, filename: str | None = None, house_rules: bool = True,
+                   scom_version: str | None = None) -> list[Problem]:
     """Parse safely and validate.
 
     The parser resolves no entities, loads no DTD and touches no network; a document
@@ -104,14 +115,15 @@ def validate_bytes(data: bytes, *, filename: str | None = None, house_rules: boo
         data: the file content (any encoding XML declares, BOM allowed).
         filename: see :func:`validate_document`.
         house_rules: see :func:`validate_document`.
+        scom_version: see :func:`validate_document`.
     """
     root = _parse(data, filename or "document")
     if isinstance(root, Problem):
         return [root]
-    return validate_document(root, filename=filename, house_rules=house_rules)
+    return validate_document(root, filename=filename, house_rules=house_rules, scom_version=scom_version)
 
 
-def validate_file(path: Path, *, house_rules: bool = True) -> list[Problem]:
+def validate_file(path: Path, *, house_rules: bool = True, scom_version: str | None = None) -> list[Problem]:
     """Read and validate one file; its name must match the MP ID.
 
     An unreadable file is reported as a single ``file`` problem rather than raised, so
@@ -120,7 +132,7 @@ def validate_file(path: Path, *, house_rules: bool = True) -> list[Problem]:
     data = _read(path)
     if isinstance(data, Problem):
         return [data]
-    return validate_bytes(data, filename=Path(path).name, house_rules=house_rules)
+    return validate_bytes(data, filename=Path(path).name, house_rules=house_rules, scom_version=scom_version)
 
 
 def check_upgrade_files(old_path: Path, new_path: Path) -> list[Problem]:

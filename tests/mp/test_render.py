@@ -214,7 +214,10 @@ def test_members_are_found_by_principal_name() -> None:
     assert members(root, box["web01.contoso.com"]) == {(windows, "web01.contoso.com")}
     assert members(root, box[W3WP_BOX]) == {(windows, "web01.contoso.com")}
     assert members(root, box["sql01.contoso.com"]) == {(unix, "sql01.contoso.com")}
-    assert members(root, box["app01"]) == {(windows, "app01"), (unix, "app01")}  # OS unknown: either
+    # no FQDN, OS unknown: the Windows computer by NetBIOS name; a UNIX one cannot be found, and it says so
+    assert members(root, box["app01"]) == {(windows, "APP01")}
+    assert [(w.component_id, w.machine) for w in rendered.warnings] == [(box["app01"], "app01")]
+    assert "PrincipalName only" in rendered.warnings[0].reason
     assert members(root, box["partner.example"]) == set()
     assert rules_of(root, box["partner.example"]) == []
     assert members(root, box[CLIENTS_BOX]) == set()
@@ -227,16 +230,23 @@ def test_every_box_is_in_the_da_and_rolls_health_up() -> None:
     service = MP_ID + ".Service"
     in_da = {token(r.findtext("MonitoringClass")) for r in rules_of(root, service)}
     assert in_da == set(rendered.components)
-    monitors = {(m.get("Target"), m.get("RelationshipType")) for m in root.iter("DependencyMonitor")}
-    assert (service, MP_ID + ".ServiceContainsComponent") in monitors
+    monitors = {(m.get("Target"), m.get("RelationshipType"), m.get("MemberMonitor"))
+                for m in root.iter("DependencyMonitor")}
+    aspects = [f"Health!System.Health.{aspect}State" for aspect in ("Availability", "Configuration",
+                                                                    "Performance", "Security")]
+    for aspect in aspects:
+        assert (service, MP_ID + ".ServiceContainsComponent", aspect) in monitors
     for box, (computer, _name) in ((b, m) for b in rendered.components for m in members(root, b)):
         relationship = MP_ID + (".ComponentContainsWindowsComputer" if computer.startswith("Windows")
                                 else ".ComponentContainsUnixComputer")
-        assert (box, relationship) in monitors
+        for aspect in aspects:
+            assert (box, relationship, aspect) in monitors
     for monitor in root.iter("DependencyMonitor"):
         assert [c.tag for c in monitor] == ["Category", "Algorithm", "MemberUnAvailable"]
         assert (monitor.findtext("Algorithm"), monitor.findtext("MemberUnAvailable")) == ("WorstOf", "Error")
-        assert monitor.get("MemberMonitor") == "Health!System.Health.AvailabilityState"
+        aspect = monitor.get("MemberMonitor")
+        assert aspect in aspects and monitor.get("ParentMonitorID") == aspect
+        assert monitor.findtext("Category") == aspect.split(".")[-1].replace("State", "Health")
 
 
 def test_da_and_boxes_are_singletons_on_the_designer_classes() -> None:

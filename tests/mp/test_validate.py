@@ -44,12 +44,20 @@ def populator(disc_id: str, target: str, rel: str, *rules: etree._Element) -> et
         ID=disc_id, Enabled="true", Target=target, ConfirmDelivery="false", Remotable="true", Priority="Normal")
 
 
-def rollup(mon_id: str, target: str, rel: str) -> etree._Element:
+ASPECTS = ("Availability", "Configuration", "Performance", "Security")
+
+
+def rollup(mon_id: str, target: str, rel: str, aspect: str = "Availability") -> etree._Element:
     return E.DependencyMonitor(
-        E.Category("AvailabilityHealth"), E.Algorithm("WorstOf"), E.MemberUnAvailable("Error"),
+        E.Category(f"{aspect}Health"), E.Algorithm("WorstOf"), E.MemberUnAvailable("Error"),
         ID=mon_id, Accessibility="Public", Enabled="true", Target=target,
-        ParentMonitorID="Health!System.Health.AvailabilityState", Remotable="true", Priority="Normal",
-        RelationshipType=rel, MemberMonitor="Health!System.Health.AvailabilityState")
+        ParentMonitorID=f"Health!System.Health.{aspect}State", Remotable="true", Priority="Normal",
+        RelationshipType=rel, MemberMonitor=f"Health!System.Health.{aspect}State")
+
+
+def rollups(target: str, rel: str) -> list[etree._Element]:
+    """The four aspects' rollups of one layer (the house rule wants all four)."""
+    return [rollup(f"{target}.{aspect}.Rollup", target, rel, aspect) for aspect in ASPECTS]
 
 
 def build_da_mp(components: int = 2, mp_id: str = MP_ID) -> etree._Element:
@@ -72,8 +80,7 @@ def build_da_mp(components: int = 2, mp_id: str = MP_ID) -> etree._Element:
             E.ValueExpression(E.Property(f'$MPElement[Name="{computer}"]/PrincipalName$')),
             E.Operator("Equal"), E.ValueExpression(E.Value(f"host{i}.contoso.com"))))))
         for i, g in enumerate(groups)]
-    monitors = [rollup(f"{service}.Availability.Rollup", service, contains),
-                *(rollup(f"{g}.Availability.Rollup", g, members) for g in groups)]
+    monitors = [*rollups(service, contains), *(m for g in groups for m in rollups(g, members))]
     view = E.View(E.Category("Operations"), ID=f"{mp_id}.Diagram", Accessibility="Public", Enabled="true",
                   Target=service, TypeID="SC!Microsoft.SystemCenter.DiagramViewType", Visible="true")
     root = E.ManagementPack(
