@@ -340,6 +340,7 @@ def _print_servers(settings, state) -> None:
                              f"gives the same plain ID {mp_id(settings.mp_id_prefix, s.server)}")
         if s.failing:
             notes.append(f"{s.server}: last attempt failed: {s.last_failure_reason}")
+        notes.extend(f"{s.server}: warning: {warning}" for warning in s.warnings)
     removed = [s for s in (state.all() if state else []) if s.removed and not s.removal_acknowledged]
     for s in removed:
         rows.append((s.server, s.fqdn or "-", s.source or "-", s.mp_id or "-", s.version or "-",
@@ -359,7 +360,9 @@ def _print_servers(settings, state) -> None:
 @click.option("--scom-only", is_flag=True, help="Only SCOM's own import rules, not our house rules.")
 @click.option("--upgrade-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Also check that FILE can be imported over this older version.")
-def validate(files: tuple[Path, ...], scom_only: bool, upgrade_from: Path | None) -> None:
+@click.option("--scom-version", type=click.Choice(["2012R2", "2016", "2019", "2022", "2025"]), default="2012R2",
+              show_default=True, help="The oldest SCOM release the packs must import into (mp.scom_version).")
+def validate(files: tuple[Path, ...], scom_only: bool, upgrade_from: Path | None, scom_version: str) -> None:
     """Check management-pack XML files; prints each problem with file and element; exit 1 if any.
 
     Example: servicemap-sync validate out/*.xml
@@ -368,7 +371,7 @@ def validate(files: tuple[Path, ...], scom_only: bool, upgrade_from: Path | None
 
     problems = 0
     for path in files:
-        found = validate_file(path, house_rules=not scom_only)
+        found = validate_file(path, house_rules=not scom_only, scom_version=scom_version)
         if upgrade_from is not None:
             found += check_upgrade_files(upgrade_from, path)
         for problem in found:

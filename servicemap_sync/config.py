@@ -25,6 +25,9 @@ DEFAULT_RULE_ID = "Microsoft.SystemCenter.ServiceMap.Import.Rule"
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 DEFAULT_RESOURCE_MANAGER = "https://management.azure.com"
 DEFAULT_LOGS_QUERY = "https://api.loganalytics.io"
+#: SCOM releases a pack can be rendered for (``mp.releases.RELEASES``; a test keeps them equal)
+SCOM_RELEASES = ("2012R2", "2016", "2019", "2022", "2025")
+ROLLUPS = ("WorstOf", "BestOf", "Percentage")
 #: where maps come from (``servicemap_sync.sources.base.KINDS``; config sits below sources)
 SOURCE_KINDS = ("servicemap", "vminsights", "netstat")
 
@@ -111,6 +114,11 @@ class Settings:
     hosts_file: Path | None = None
     #: vminsights: servers per batch of queries
     batch_size: int = 100
+    #: the SCOM release the packs' references are raised to (the lowest by default)
+    scom_version: str = SCOM_RELEASES[0]
+    #: health rollup per layer: (algorithm, percentage or None) for the DA and for each box
+    da_rollup: tuple[str, int | None] = ("WorstOf", None)
+    box_rollup: tuple[str, int | None] = ("WorstOf", None)
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -190,6 +198,7 @@ _KNOWN_KEYS = {
         "workspaces",
     }),
     "source": frozenset({"kind", "snapshot_dir", "hosts_file", "batch_size"}),
+    "mp": frozenset({"scom_version", "da_rollup", "box_rollup"}),
     "sync": frozenset({
         "servers", "servers_file", "override_mp", "rule_id", "concurrency", "max_response_mb", "include_self_links",
         "processes", "large_map_kb",
@@ -217,6 +226,11 @@ def settings_from_dict(
     sync_raw = _section(raw, "sync")
     output_raw = _section(raw, "output")
     source_raw = _section(raw, "source")
+    mp_raw = _section(raw, "mp")
+    scom_version = _string(mp_raw, "mp.scom_version", SCOM_RELEASES[0]).replace(" ", "").upper()
+    if scom_version not in SCOM_RELEASES:
+        raise ConfigError(f"mp.scom_version = {mp_raw['scom_version']!r}: allowed {', '.join(SCOM_RELEASES)} (the "
+                          f"oldest SCOM release the packs must import into)")
     source_kind = flags.get("source") or _string(source_raw, "source.kind", "servicemap")
     if source_kind not in SOURCE_KINDS:
         raise ConfigError(f"source.kind = {source_kind!r}: allowed {', '.join(SOURCE_KINDS)}")
@@ -260,6 +274,9 @@ def settings_from_dict(
         snapshot_dir=snapshot_dir,
         hosts_file=_path(source_raw, "source.hosts_file", base) if "hosts_file" in source_raw else None,
         batch_size=_int(source_raw, "source.batch_size", 100, 1, 1000),
+        scom_version=scom_version,
+        da_rollup=_rollup(mp_raw, "mp.da_rollup"),
+        box_rollup=_rollup(mp_raw, "mp.box_rollup"),
     )
 
 
@@ -439,6 +456,20 @@ def _servers(raw: Mapping[str, Any], *, base: Path) -> tuple[str, ...]:
     for name in names:
         seen.setdefault(name.lower(), name)
     return tuple(seen.values())
+
+
+def _rollup(raw: Mapping[str, Any], key: str) -> tuple[str, int | None]:
+    """``"WorstOf"``, ``"BestOf"`` or ``"Percentage 60"`` as (algorithm, percentage)."""
+    text = _string(raw, key, "WorstOf")
+    algorithm, _, rest = text.partition(" ")
+    if algorithm not in ROLLUPS or (algorithm == "Percentage") != bool(rest.strip()):
+        raise ConfigError(f"{key} = {text!r}: allowed WorstOf, BestOf or 'Percentage N' (N 1..100)")
+    if algorithm != "Percentage":
+        return algorithm, None
+    percentage = rest.strip().rstrip("%")
+    if not percentage.isdigit() or not 1 <= int(percentage) <= 100:
+        raise ConfigError(f"{key} = {text!r}: the percentage must be a whole number 1..100")
+    return algorithm, int(percentage)
 
 
 def _section(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:

@@ -54,6 +54,10 @@ class MapJob:
     server_map: ServerMap | None = None
     #: the management-pack ID when it is not the plain one of ``server`` (see ``mp.ids.distinct_mp_id``)
     mp_id: str | None = None
+    scom_version: str | None = None
+    #: (algorithm, percentage) of the DA's and the boxes' health rollups
+    da_rollup: tuple[str, int | None] = ("WorstOf", None)
+    box_rollup: tuple[str, int | None] = ("WorstOf", None)
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,12 @@ def process_map(job: MapJob) -> ProcessedMap:
         what :func:`map_graph` raises; RenderError/ValidationError: the map cannot become a
         valid management pack.
     """
-    from .mp import render_management_pack
+    from .mp import HealthRollup, render_management_pack
 
     graph = map_graph(job)
     rendered = render_management_pack(graph, mp_id_prefix=job.mp_id_prefix, version=job.version,
-                                      previous=job.previous_xml)
+                                      previous=job.previous_xml, scom_version=job.scom_version,
+                                      da_rollup=HealthRollup(*job.da_rollup), box_rollup=HealthRollup(*job.box_rollup))
     return ProcessedMap(rendered, graph.nodes[graph.graph["focus"]].get("os_family"))
 
 

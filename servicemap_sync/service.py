@@ -174,6 +174,7 @@ class SyncService:
                 self._finish(state, run_id, summary, exit_code=2)
                 raise
             summary.report_paths = self._report(changes, summary, run_id)
+            _write_lab_kit(out)
             self._finish(state, run_id, summary, exit_code=summary.exit_code)
             if self._log_servers:
                 _log_summary(summary)
@@ -444,7 +445,8 @@ class _Publisher:
         version = rendered.version
         mp_id = rendered.mp_id
         now = self._now()
-        known = {"fqdn": machine.fqdn, "source": self._settings.source_kind}
+        known = {"fqdn": machine.fqdn, "source": self._settings.source_kind,
+                 "warnings": [w.message for w in rendered.warnings]}
         if not self._force and _unchanged(before, rendered, previous):
             self._state.record_unchanged(server, machine=machine.name, os_family=processed.os_family, at=now, **known)
             return ServerResult(server, UNCHANGED, machine=machine.name, mp_id=mp_id, version=before.version,
@@ -521,6 +523,16 @@ def _refuse_outsiders(asked: list[MatchedServer], members: set, settings: Settin
             )
 
 
+def _write_lab_kit(out: Path) -> None:
+    """``Test-ServiceMapSync.ps1`` beside the packs, for proving them on a lab management group."""
+    from .publish.labkit import write_lab_script
+
+    try:
+        write_lab_script(out)
+    except SyncError as exc:
+        log.error("lab kit not written: %s", exc)
+
+
 def _departed(settings: Settings, state, targets: list[Target]) -> list:
     """The published servers that left the Servers Group (their state rows).
 
@@ -570,7 +582,8 @@ def _job(settings: Settings, target: Target, fetched, *, version: str, previous)
         server=target.name, focus_machine=target.machine.name, raw=fetched.raw or b"",
         mp_id_prefix=settings.mp_id_prefix, version=version, previous_xml=previous.xml if previous else None,
         include_self_links=settings.include_self_links, parser=fetched.parser or "", server_map=fetched.server_map,
-        mp_id=target.mp_id,
+        mp_id=target.mp_id, scom_version=settings.scom_version, da_rollup=settings.da_rollup,
+        box_rollup=settings.box_rollup,
     )
 
 

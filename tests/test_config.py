@@ -214,3 +214,24 @@ def test_the_secret_source_is_named_never_the_secret(tmp_path: Path) -> None:
     assert from_file.azure.secret_source == f"azure.client_secret_file {secret_file}"
     assert from_env.azure.secret_source == "the AZURE_CLIENT_SECRET environment variable"
     assert "hunter" not in from_file.azure.secret_source + from_env.azure.secret_source
+
+
+def test_the_scom_releases_are_the_renderers() -> None:
+    from servicemap_sync.config import SCOM_RELEASES
+    from servicemap_sync.mp import RELEASES
+
+    assert SCOM_RELEASES == RELEASES
+
+
+@pytest.mark.parametrize("mp, fragment", [
+    ({"scom_version": "2007"}, "mp.scom_version"), ({"box_rollup": "Percentage"}, "mp.box_rollup"),
+    ({"da_rollup": "Percentage 0"}, "1..100"), ({"da_rollup": "MostOf"}, "WorstOf, BestOf"),
+])
+def test_bad_mp_settings_are_refused(mp: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        settings(mp=mp)
+
+
+def test_mp_settings_are_read() -> None:
+    s = settings(mp={"scom_version": "2019", "box_rollup": "Percentage 60"})
+    assert (s.scom_version, s.da_rollup, s.box_rollup) == ("2019", ("WorstOf", None), ("Percentage", 60))

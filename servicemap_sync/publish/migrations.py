@@ -83,6 +83,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             server TEXT NOT NULL COLLATE NOCASE
         )""",
     )),
+    Migration(4, "box warnings", (
+        # the last rendered pack's boxes whose membership SCOM cannot express (JSON list of text)
+        "ALTER TABLE servers ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'",
+    )),
 )
 
 
