@@ -11,7 +11,12 @@ Boxes:
   "not monitored" (Service Map processes are no SCOM objects, see the guide §3);
 * each **peer machine**, in either direction; member: its computer when Service Map
   monitors it (an agent may report it to SCOM), none when only discovered (``t-…``);
-* each **client group** (agentless clients, as Service Map groups them); no member.
+* each **client group** (agentless clients, as Service Map groups them); no member;
+* each **peer group** (node kind ``peerGroup``: peers collapsed by a size guard or grouped by
+  curation, :mod:`servicemap_sync.graph.guards`); no member; its description lists the peers.
+
+A node's ``renamed`` attribute (curation) replaces its label in the box and arrow texts; IDs
+keep coming from the original label, so a rename changes no ID.
 
 Members are found by ``PrincipalName``: ``Microsoft.Windows.Computer`` for Windows,
 ``Microsoft.Unix.Computer`` for Linux/UNIX, both when the OS family is unknown (whichever
@@ -40,6 +45,8 @@ __all__ = ["Arrow", "Component", "Diagram", "Member", "build_diagram", "xml_text
 _UNIX_FAMILIES = frozenset({"linux", "unix", "aix", "solaris", "hpux", "hp-ux"})
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _LINE_BREAKS = re.compile("[\t\n\r]+")
+_GROUP = "peerGroup"
+_MAX_LISTED = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +185,15 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     )
 
 
+def _group_description(attrs: dict) -> str:
+    """A peer group's description: why it exists and its members (the first 200, then a count)."""
+    members = [xml_text(m) for m in attrs.get("members", ())]
+    listed = ", ".join(members[:_MAX_LISTED])
+    more = f", and {len(members) - _MAX_LISTED} more" if len(members) > _MAX_LISTED else ""
+    note = xml_text(attrs.get("note") or "Peers drawn as one box")
+    return f"{note}; not SCOM objects, no health. {len(members)} member(s): {listed}{more}."
+
+
 def _member(machine_attrs: dict) -> Member | None:
     """The computer a box holds: the machine's, if Service Map monitors it (none for client groups)."""
     if machine_attrs["kind"] != "machine" or not machine_attrs["monitored"]:
@@ -204,6 +220,8 @@ class _Texts:
     def short_machine(self, key: NodeKey) -> str:
         """Computer or display name (``sql01``), else the machine label."""
         short = self._short.get(key)
+        if short is None and self._nodes[key].get("renamed"):
+            short = self._short[key] = self.node_label(key)
         if short is None:
             obj = self._nodes[key]["obj"]
             candidates = (xml_text(name) for name in map(usable_name, (obj.computer_name, obj.display_name)) if name)
@@ -212,10 +230,11 @@ class _Texts:
         return short
 
     def node_label(self, key: NodeKey) -> str:
-        """The node's label, XML-safe, else its Service Map name."""
+        """The node's label (as curation renamed it), XML-safe, else its Service Map name."""
         label = self._labels.get(key)
         if label is None:
-            label = self._labels[key] = xml_text(self._nodes[key]["label"]) or key.name
+            attrs = self._nodes[key]
+            label = self._labels[key] = xml_text(attrs.get("renamed") or attrs["label"]) or key.name
         return label
 
     def id_name(self, key: NodeKey) -> str:
@@ -223,6 +242,8 @@ class _Texts:
         attrs = self._nodes[key]
         if key.kind == "clientGroup":
             return self._clients_target(attrs["clients_of"])
+        if key.kind == _GROUP:
+            return attrs.get("id_name") or attrs["label"]
         return attrs["label"]
 
     def box_label(self, key: NodeKey) -> str:
@@ -230,7 +251,11 @@ class _Texts:
         if key.kind == "machine":
             return self.node_label(key)
         if key.kind == "clientGroup":
+            if attrs.get("renamed"):
+                return self.node_label(key)
             return f"Clients of {self._clients_target(attrs['clients_of'])} (agentless)"
+        if key.kind == _GROUP:
+            return self.node_label(key)
         obj = attrs["obj"]
         label = self.node_label(key)
         details = (xml_text(obj.description or ""), xml_text(obj.product_name or ""))
@@ -252,6 +277,8 @@ class _Texts:
             return f"Peer machine only discovered by Service Map ({ident}); not a SCOM object, no health."
         if key.kind == "clientGroup":
             return f"Agentless clients grouped by Service Map ({ident}); not SCOM objects, no health."
+        if key.kind == _GROUP:
+            return _group_description(attrs)
         server = xml_text(self._nodes[self._focus]["principal_name"])
         return f"Process of the server ({ident}); shows the health of the server's SCOM computer {server}."
 
@@ -265,7 +292,7 @@ class _Texts:
 
     def end_label(self, box: NodeKey, nodes: Iterable[NodeKey]) -> str:
         """One end of an arrow: the processes involved on their machine, or the client group."""
-        if box.kind == "clientGroup":
+        if box.kind in ("clientGroup", _GROUP):
             return self.box_label(box)
         names = sorted({self.node_label(n) for n in nodes if n.kind == "process"})
         machine = box if box.kind == "machine" else self._nodes[box]["machine"]
