@@ -85,7 +85,7 @@ def box_label(graph: nx.MultiDiGraph, key: NodeKey) -> str:
     """A human name for a box or node: its label (renamed if curation renamed it), else its resource name."""
     attrs = graph.nodes[key] if key in graph else {}
     label = attrs.get("renamed") or attrs.get("label") or key.name
-    if key.kind == "clientGroup" and not attrs.get("renamed") and label in (key.name, key.name.lower()):
+    if key.kind == "clientGroup" and not attrs.get("renamed") and str(label).lower() == key.name:
         target = attrs.get("clients_of")
         label = f"Clients of {box_label(graph, target) if target in graph else key.machine}"
     if key.kind == "process" and key.machine != graph.graph["focus"].name:

@@ -61,7 +61,8 @@ RULE_KEYS: dict[str, str] = {
     "peer_kind": '"monitored" (a machine with the agent), "agentless" (a machine Service Map only discovered) '
                  'or "client-group"',
     "to_domain_controller": "true: the server side of the connection is a domain controller (a machine seen "
-                            "serving Kerberos 88 or LDAP 389 in this map); false: it is not",
+                            "serving Kerberos 88 or LDAP 389 in this map, or serving from lsass.exe or the "
+                            "Windows DNS Server dns.exe, or with a process of role ldapServer); false: it is not",
 }
 """Every key a ``[[rules]]`` table may hold, with what it matches (the README renders this)."""
 
@@ -69,6 +70,7 @@ _MATCH_KEYS = tuple(k for k in RULE_KEYS if k not in ("name", "action", "preset"
 _CONNECTION_ONLY = frozenset(
     {"direction", "peer", "peer_process", "cidr", "peer_kind", "failed_only", "remote_port", "to_domain_controller"})
 _DC_PORTS = frozenset({88, 389})
+_DC_EXECUTABLES = frozenset({"lsass.exe", "dns.exe"})
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,8 @@ PRESETS: dict[str, Preset] = {
             "infrastructure",
             "DNS, Kerberos, RPC endpoint mapper, LDAP, SMB, kpasswd, LDAPS and Global Catalog to or from a "
             "domain controller: the server port is one of these and its machine is a domain controller "
-            "(seen serving Kerberos 88 or LDAP 389 in the map). SMB to a file server is not matched.",
+            "(see to_domain_controller: seen serving Kerberos 88 or LDAP 389, or serving from lsass.exe or "
+            "dns.exe, or a process of role ldapServer). SMB to a file server is not matched.",
             ({"port": list(_INFRASTRUCTURE_PORTS), "to_domain_controller": True},),
         ),
         Preset(
@@ -440,13 +443,19 @@ class ArrowFacts:
 
 
 def domain_controllers(graph: nx.MultiDiGraph) -> frozenset[NodeKey]:
-    """Machines seen serving Kerberos (88) or LDAP (389) in ``graph``: the server side of such a
-    connection, or the server itself when it listens on one of them."""
+    """Machines of ``graph`` taken for domain controllers: seen serving Kerberos (88) or LDAP (389)
+    (the server side of such a connection, or the server itself listening on one), or running a
+    process whose executable is ``lsass.exe`` or ``dns.exe`` (the Windows DNS Server, which AD
+    installs on its domain controllers) on the server side of a connection, or with role ``ldapServer``."""
     found = set()
     focus = graph.graph["focus"]
     for u, v, data in graph.edges(data=True):
-        if data.get("kind") == "connection" and data.get("port") in _DC_PORTS:
-            found.add(focus if is_local(graph, v) else box_key(graph, v))
+        if data.get("kind") == "connection":
+            obj = graph.nodes[v].get("obj")
+            exe = (getattr(obj, "executable_name", None) or "").casefold()
+            role = (getattr(obj, "role", None) or "").casefold()
+            if data.get("port") in _DC_PORTS or exe in _DC_EXECUTABLES or role == "ldapserver":
+                found.add(focus if is_local(graph, v) else box_key(graph, v))
         elif data.get("kind") == "acceptor" and getattr(graph.nodes[u].get("obj"), "port_number", None) in _DC_PORTS:
             found.add(focus)
     return frozenset(found)
