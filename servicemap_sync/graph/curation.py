@@ -263,7 +263,7 @@ def _group(graph: nx.MultiDiGraph, entry: Entry, out: CurationOutcome, server: s
     focus = graph.graph["focus"]
     key = group_key(focus, "curated!" + entry.label)
     members = merge_into_group(graph, key, peers, label=entry.label, id_name=entry.label,
-                               note=f"Grouped by {entry.where}")
+                               note=f"Grouped by {entry.where}", decider=entry.where)
     for peer, label in members:
         out.decisions.append(Decision("box", str(peer), label, "merged", "curation", entry.where,
                                       f'in the box "{entry.label}"'))
@@ -272,7 +272,8 @@ def _group(graph: nx.MultiDiGraph, entry: Entry, out: CurationOutcome, server: s
 
 
 def merge_into_group(graph: nx.MultiDiGraph, key: NodeKey, peers: list[NodeKey], *, label: str, id_name: str,
-                     note: str, edges: list[tuple[NodeKey, NodeKey, str]] | None = None) -> list[tuple[NodeKey, str]]:
+                     note: str, decider: str = "",
+                     edges: list[tuple[NodeKey, NodeKey, str]] | None = None) -> list[tuple[NodeKey, str]]:
     """Redraw the arrows of peer boxes ``peers`` (only ``edges`` of them, if given) to and from one
     group node ``key``, in place; returns the ``(peer box, label)`` merged, sorted.
 
@@ -284,7 +285,7 @@ def merge_into_group(graph: nx.MultiDiGraph, key: NodeKey, peers: list[NodeKey],
         old = graph.nodes[key]
         old["members"] = tuple(sorted(set(old["members"]) | {m for _p, m in members}, key=str.casefold))
     else:
-        graph.add_node(key, kind=GROUP_KIND, label=label, id_name=id_name, note=note, machine=focus,
+        graph.add_node(key, kind=GROUP_KIND, label=label, id_name=id_name, note=note, decider=decider, machine=focus,
                        members=tuple(sorted({m for _p, m in members}, key=str.casefold)))
     wanted = set(peers)
     selected = edges if edges is not None else [

@@ -100,7 +100,7 @@ def _collapse(graph: nx.MultiDiGraph, keep: int, reason: str) -> list[Decision]:
         key = group_key(focus, name)
         edges = [e for p in rest for e in peers[p]]
         members = merge_into_group(graph, key, rest, label=label, id_name=id_name,
-                                   note=f"Collapsed by {reason}", edges=edges)
+                                   note=f"Collapsed by {reason}", decider=reason, edges=edges)
         if graph.has_node(key):
             graph.nodes[key]["label"] = f"{len(graph.nodes[key]['members'])} {other}{noun} {where}"
         for peer, peer_label in members:

@@ -152,7 +152,7 @@ def _explain(original: nx.MultiDiGraph, seen: nx.MultiDiGraph, final: nx.MultiDi
         elif (u, v, k) not in final_edges and str(data.get("id", k)) in moved:
             box = moved[str(data.get("id", k))]
             d = Decision("arrow", key, label, "merged", "guard" if "collapsed" in box.name else "curation",
-                         final.nodes[box].get("note", ""), f'drawn to the box "{box_label(final, box)}"')
+                         final.nodes[box].get("decider", ""), f'drawn to the box "{box_label(final, box)}"')
         elif (u, v, k) not in final_edges:
             d = Decision("arrow", key, label, "dropped", "curation", "", "its box was dropped")
         elif item in retained:
