@@ -11,7 +11,12 @@ Boxes:
   "not monitored" (Service Map processes are no SCOM objects, see the guide §3);
 * each **peer machine**, in either direction; member: its computer when Service Map
   monitors it (an agent may report it to SCOM), none when only discovered (``t-…``);
-* each **client group** (agentless clients, as Service Map groups them); no member.
+* each **client group** (agentless clients, as Service Map groups them); no member;
+* each **peer group** (node kind ``peerGroup``: peers collapsed by a size guard or grouped by
+  curation, :mod:`servicemap_sync.graph.guards`); no member; its description lists the peers.
+
+A node's ``renamed`` attribute (curation) replaces its label in the box and arrow texts; IDs
+keep coming from the original label, so a rename changes no ID.
 
 Members are found by the best property SCOM has for what Service Map knows of the machine
 (:func:`member_of`): its FQDN → ``PrincipalName`` of ``Microsoft.Windows.Computer`` for
@@ -50,6 +55,8 @@ _FQDN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+\.?")
 _NETBIOS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _IPV4 = re.compile(r"[0-9]+(?:\.[0-9]+){3}")
 _NETBIOS_LENGTH = 15  # SCOM's NetbiosComputerName is the first 15 characters, upper case
+_GROUP = "peerGroup"
+_MAX_LISTED = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +236,15 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     )
 
 
+def _group_description(attrs: dict) -> str:
+    """A peer group's description: why it exists and its members (the first 200, then a count)."""
+    members = [xml_text(m) for m in attrs.get("members", ())]
+    listed = ", ".join(members[:_MAX_LISTED])
+    more = f", and {len(members) - _MAX_LISTED} more" if len(members) > _MAX_LISTED else ""
+    note = xml_text(attrs.get("note") or "Peers drawn as one box")
+    return f"{note}; not SCOM objects, no health. {len(members)} member(s): {listed}{more}."
+
+
 def member_of(machine_attrs: dict) -> tuple[Member | None, str | None]:
     """The computer a machine's box holds, and why it cannot be found (fully), if so.
 
@@ -299,6 +315,8 @@ class _Texts:
     def short_machine(self, key: NodeKey) -> str:
         """Computer or display name (``sql01``), else the machine label."""
         short = self._short.get(key)
+        if short is None and self._nodes[key].get("renamed"):
+            short = self._short[key] = self.node_label(key)
         if short is None:
             obj = self._nodes[key]["obj"]
             candidates = (xml_text(name) for name in map(usable_name, (obj.computer_name, obj.display_name)) if name)
@@ -307,10 +325,11 @@ class _Texts:
         return short
 
     def node_label(self, key: NodeKey) -> str:
-        """The node's label, XML-safe, else its Service Map name."""
+        """The node's label (as curation renamed it), XML-safe, else its Service Map name."""
         label = self._labels.get(key)
         if label is None:
-            label = self._labels[key] = xml_text(self._nodes[key]["label"]) or key.name
+            attrs = self._nodes[key]
+            label = self._labels[key] = xml_text(attrs.get("renamed") or attrs["label"]) or key.name
         return label
 
     def id_name(self, key: NodeKey) -> str:
@@ -318,6 +337,8 @@ class _Texts:
         attrs = self._nodes[key]
         if key.kind == "clientGroup":
             return self._clients_target(attrs["clients_of"])
+        if key.kind == _GROUP:
+            return attrs.get("id_name") or attrs["label"]
         return attrs["label"]
 
     def box_label(self, key: NodeKey) -> str:
@@ -325,7 +346,11 @@ class _Texts:
         if key.kind == "machine":
             return self.node_label(key)
         if key.kind == "clientGroup":
+            if attrs.get("renamed"):
+                return self.node_label(key)
             return f"Clients of {self._clients_target(attrs['clients_of'])} (agentless)"
+        if key.kind == _GROUP:
+            return self.node_label(key)
         obj = attrs["obj"]
         label = self.node_label(key)
         details = (xml_text(obj.description or ""), xml_text(obj.product_name or ""))
@@ -347,6 +372,8 @@ class _Texts:
             return f"Peer machine only discovered by Service Map ({ident}); not a SCOM object, no health."
         if key.kind == "clientGroup":
             return f"Agentless clients grouped by Service Map ({ident}); not SCOM objects, no health."
+        if key.kind == _GROUP:
+            return _group_description(attrs)
         server = xml_text(self._nodes[self._focus]["principal_name"])
         return f"Process of the server ({ident}); shows the health of the server's SCOM computer {server}."
 
@@ -360,7 +387,7 @@ class _Texts:
 
     def end_label(self, box: NodeKey, nodes: Iterable[NodeKey]) -> str:
         """One end of an arrow: the processes involved on their machine, or the client group."""
-        if box.kind == "clientGroup":
+        if box.kind in ("clientGroup", _GROUP):
             return self.box_label(box)
         names = sorted({self.node_label(n) for n in nodes if n.kind == "process"})
         machine = box if box.kind == "machine" else self._nodes[box]["machine"]

@@ -60,7 +60,7 @@ HASH_LEN = 8
 NAME_MAX = 48
 """Longest name part of a component ID, suffix included."""
 
-KIND_WORDS = {"machine": "Machine", "process": "Process", "clientGroup": "Clients"}
+KIND_WORDS = {"machine": "Machine", "process": "Process", "clientGroup": "Clients", "peerGroup": "Group"}
 """The ID word for each kind of component (the server is a ``Machine``)."""
 
 _LONGEST_KIND = max(len(w) for w in KIND_WORDS.values())
