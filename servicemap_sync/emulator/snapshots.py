@@ -1,4 +1,4 @@
-"""Snapshot files of the sample estate, as capture jobs on its servers would write them.
+"""Snapshot files of the sample estate (or a synthetic one), as capture jobs on its servers would write them.
 
 Every monitored machine of the sample estate (the whole Servers Group, and build01, which
 calls into it) gets two captures five minutes apart, in the format its OS suggests: raw
@@ -16,6 +16,11 @@ The committed files are generated from this module::
 
 A capture is named ``<fqdn>__<YYYYMMDDTHHMMSSZ>.<format>``; the sample captures are taken at
 :data:`CAPTURED_AT` and five minutes later, inside the window the sample maps cover.
+
+A synthetic estate (:func:`~.synthetic.synthetic_estate`, the one ``synthetic_scenario`` serves)
+gets the same two captures per server, for load tests and the benchmark: ``netstat`` on Windows,
+``ss`` on Linux, and the CSV on every tenth server (:func:`synthetic_snapshot_files`, or
+``--synthetic N`` on the command line).
 """
 
 from __future__ import annotations
@@ -25,12 +30,15 @@ import csv
 import io
 import logging
 from collections import defaultdict
+import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .estate import Clients, Estate, Host, Link, Listener, Proc
 from .sample import build_estate
+from .synthetic import synthetic_estate
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +53,10 @@ CSV_COLUMNS = ("captured_at", "host", "os", "display_name", "state", "protocol",
                "remote_address", "remote_port", "pid", "process", "command_line", "remote_name")
 _SUFFIXES = ("*.csv", "*.ss.txt", "*.netstat.txt")
 _COMM = 15  # Linux cuts a process's kernel name (what ss prints) to 15 characters
+#: agentless clients' source ports run from here; wrapped so that a large estate stays below 65536
+_CLIENT_PORTS = (50000, 15000)
+#: every ``SYNTHETIC_CSV_EVERY``-th synthetic server is captured as CSV
+SYNTHETIC_CSV_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -83,11 +95,11 @@ def _rows(estate: Estate) -> dict[str, list[Row]]:
     for number, link in enumerate(_unique_links(estate)):
         capture, target = number % 2, link.target
         if isinstance(link.source, Clients):
-            for ip in (f"192.0.2.{clients + 10}", f"198.51.100.{clients + 10}"):
-                rows[target.host.name].append(_accepted(capture, target, ip, 50000 + clients, None))
+            for ip in (_client_ip("192.0.2.0", clients), _client_ip("198.51.100.0", clients)):
+                rows[target.host.name].append(_accepted(capture, target, ip, _client_port(clients), None))
                 clients += 1
             rows[target.host.name].append(Row(capture, "TIME_WAIT", target.ip, target.port, "192.0.2.200",
-                                              50000 + clients))
+                                              _client_port(clients)))
             clients += 1
             continue
         source = link.source.host
@@ -101,6 +113,17 @@ def _rows(estate: Estate) -> dict[str, list[Row]]:
         if target.host.monitored:
             rows[target.host.name].append(_accepted(capture, target, local, port, names.get(local)))
     return rows
+
+
+def _client_ip(base: str, number: int) -> str:
+    """The address of the ``number``-th agentless client: ``base`` + 10 + number (past the /24 in
+    a large estate, so that every client keeps an address of its own)."""
+    return str(ipaddress.IPv4Address(base) + 10 + number)
+
+
+def _client_port(number: int) -> int:
+    first, count = _CLIENT_PORTS
+    return first + number % count
 
 
 def _accepted(capture: int, lsn: Listener, ip: str, port: int, name: str | None) -> Row:
@@ -166,46 +189,69 @@ def _netstat(rows: list[Row], pids: dict[Proc, int]) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-def snapshot_files(captured_at: datetime = CAPTURED_AT) -> dict[str, bytes]:
-    """File name → content of every sample capture and of ``hosts``."""
-    estate = build_estate()
+def estate_snapshot_files(estate: Estate, captured_at: datetime, *, csv: Callable[[Host], bool],
+                          utf16: Callable[[Host], bool] = lambda host: False,
+                          what: str = "the estate") -> dict[str, bytes]:
+    """File name → content of every capture of ``estate``'s monitored hosts and of ``hosts``:
+    the CSV where ``csv(host)``, else ``netstat`` (UTF-16 where ``utf16(host)``) or ``ss`` by OS."""
     rows = _rows(estate)
     files: dict[str, bytes] = {}
     for host in estate.monitored_hosts():
         pids = _pids(estate, host)
-        short = host.fqdn.split(".")[0]
         for capture in (0, 1):
             when = captured_at + capture * INTERVAL
             mine = [row for row in rows[host.name] if row.capture == capture]
             stem = f"{host.fqdn}__{when:%Y%m%dT%H%M%SZ}"
-            if short in CSV_SERVERS:
+            if csv(host):
                 files[f"{stem}.csv"] = _csv(host, when, mine, pids).encode()
             elif host.os_family == "windows":
                 text = _netstat(mine, pids)
-                files[f"{stem}.netstat.txt"] = text.encode("utf-16") if short in UTF16_SERVERS else text.encode()
+                files[f"{stem}.netstat.txt"] = text.encode("utf-16") if utf16(host) else text.encode()
             else:
                 files[f"{stem}.ss.txt"] = _ss(mine, pids).encode()
-    files["hosts"] = _hosts(estate).encode()
+    files["hosts"] = _hosts(estate, what).encode()
     return files
 
 
-def _hosts(estate: Estate) -> str:
-    lines = ["# Peers of the sample estate: address, name shown, aliases (written by servicemap_sync.emulator.snapshots)"]
+def _short(host: Host) -> str:
+    return host.fqdn.split(".")[0]
+
+
+def snapshot_files(captured_at: datetime = CAPTURED_AT) -> dict[str, bytes]:
+    """File name → content of every sample capture and of ``hosts``."""
+    return estate_snapshot_files(build_estate(), captured_at, csv=lambda host: _short(host) in CSV_SERVERS,
+                                 utf16=lambda host: _short(host) in UTF16_SERVERS, what="the sample estate")
+
+
+def synthetic_snapshot_files(captured_at: datetime, servers: int = 1000, connections_per_server: int = 20,
+                             seed: int = 0) -> dict[str, bytes]:
+    """File name → content of the captures of ``synthetic_scenario(servers, connections_per_server, seed)``'s
+    servers (``srvNNNN``; the CSV on every :data:`SYNTHETIC_CSV_EVERY`-th) and of ``hosts``."""
+    synthetic = synthetic_estate(servers, connections_per_server, seed)
+    return estate_snapshot_files(synthetic.estate, captured_at,
+                                 csv=lambda host: int(_short(host)[3:]) % SYNTHETIC_CSV_EVERY == 0,
+                                 what="a synthetic estate")
+
+
+def _hosts(estate: Estate, what: str) -> str:
+    lines = [f"# Peers of {what}: address, name shown, aliases (written by servicemap_sync.emulator.snapshots)"]
     for host in estate.hosts.values():
         names = [host.fqdn, host.computer_name.lower()] if host.fqdn else list(host.dns_names)
         lines += [f"{ip:<15} {' '.join(names)}" for ip in host.ipv4 if names]
     return "\n".join(lines) + "\n"
 
 
-def write_snapshots(out_dir: str | Path, captured_at: datetime = CAPTURED_AT) -> list[Path]:
-    """Write the sample captures into ``out_dir``, removing earlier snapshot files there."""
+def write_snapshots(out_dir: str | Path, captured_at: datetime = CAPTURED_AT, *,
+                    files: dict[str, bytes] | None = None) -> list[Path]:
+    """Write the sample captures (or ``files``, e.g. :func:`synthetic_snapshot_files`) into
+    ``out_dir``, removing earlier snapshot files there."""
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     for pattern in _SUFFIXES:
         for old in root.glob(pattern):
             old.unlink()
     written = []
-    for name, data in snapshot_files(captured_at).items():
+    for name, data in (snapshot_files(captured_at) if files is None else files).items():
         (root / name).write_bytes(data)
         written.append(root / name)
     logger.info("wrote %d snapshot files to %s", len(written), root)
@@ -220,14 +266,22 @@ def _utc(text: str) -> datetime:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Regenerate the committed sample snapshots (or captures at another time, e.g. for a demo)."""
+    """Regenerate the committed sample snapshots (or captures at another time, e.g. for a demo, or
+    of a synthetic estate)."""
     parser = argparse.ArgumentParser(description="Write the sample estate's netstat/ss snapshot files.")
     parser.add_argument("out_dir", type=Path, help="usually samples/snapshots")
     parser.add_argument("--captured-at", type=_utc, default=CAPTURED_AT,
                         help="time of the first capture, ISO 8601 with a zone (default %(default)s)")
+    parser.add_argument("--synthetic", type=int, metavar="N",
+                        help="the servers of synthetic_scenario(servers=N) instead of the sample estate")
+    parser.add_argument("--connections", type=int, default=20,
+                        help="with --synthetic: connections_per_server (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="with --synthetic: the seed (default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    write_snapshots(args.out_dir, args.captured_at)
+    files = (synthetic_snapshot_files(args.captured_at, args.synthetic, args.connections, args.seed)
+             if args.synthetic else None)
+    write_snapshots(args.out_dir, args.captured_at, files=files)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 (web, application and database tiers, Windows and Linux), each linked to other servers, to
 agentless discovered peers and to client groups; ``synthetic_map(connections=10000)`` gives one
 very large map. Everything is derived from ``seed`` through one :class:`random.Random`, so the
-same arguments always give the same JSON.
+same arguments always give the same JSON. ``synthetic_estate`` gives the estate behind a
+synthetic scenario, from which :mod:`.snapshots` writes the same world as snapshot files.
 """
 
 from __future__ import annotations
@@ -91,8 +92,25 @@ def _discovered(estate: Estate, rng: random.Random, pool: int) -> Listener:
                              dns_names=(f"ext{index:04d}.partner.example",) if index % 5 else ())
 
 
-def synthetic_scenario(servers: int = 1000, connections_per_server: int = 20, seed: int = 0) -> Scenario:
-    """A workspace of ``servers`` synthetic servers, each map holding about ``connections_per_server`` links.
+@dataclass(frozen=True)
+class SyntheticEstate:
+    """A synthetic estate and the ids of the workspace that serves it."""
+
+    workspace: WorkspaceRef
+    tenant_id: str
+    client_id: str
+    estate: Estate
+    servers_group: tuple[str, ...]
+
+    def scenario(self) -> Scenario:
+        """The :class:`Scenario` serving this estate."""
+        return estate_scenario(self.workspace, self.estate, tenant_id=self.tenant_id, client_id=self.client_id,
+                               location="westeurope", servers_group=self.servers_group)
+
+
+def synthetic_estate(servers: int = 1000, connections_per_server: int = 20, seed: int = 0) -> SyntheticEstate:
+    """The estate behind :func:`synthetic_scenario` (same arguments, same estate), e.g. to write its
+    netstat/ss snapshots with :mod:`.snapshots`.
 
     Each server sends ~40 % of its links to other servers (and receives as many), ~10 % to
     discovered agentless peers, and has one or two client groups on its tier port.
@@ -118,8 +136,13 @@ def synthetic_scenario(servers: int = 1000, connections_per_server: int = 20, se
         for scope in scopes:
             estate.connect(Clients(listener, scope), listener)
     group = tuple(host.fqdn or host.display_name for host, _, _ in built)
-    return estate_scenario(ws, estate, tenant_id=tenant_id, client_id=client_id, location="westeurope",
-                           servers_group=group)
+    return SyntheticEstate(ws, tenant_id, client_id, estate, group)
+
+
+def synthetic_scenario(servers: int = 1000, connections_per_server: int = 20, seed: int = 0) -> Scenario:
+    """A workspace of ``servers`` synthetic servers, each map holding about ``connections_per_server``
+    links (see :func:`synthetic_estate`)."""
+    return synthetic_estate(servers, connections_per_server, seed).scenario()
 
 
 def synthetic_map(connections: int = 10000, seed: int = 0) -> dict:

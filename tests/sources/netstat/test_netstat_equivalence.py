@@ -22,8 +22,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from servicemap_sync.emulator import Scenario
-from servicemap_sync.emulator.snapshots import CAPTURED_AT, INTERVAL, write_snapshots
+from servicemap_sync.emulator import Scenario, synthetic_scenario
+from servicemap_sync.emulator.snapshots import CAPTURED_AT, INTERVAL, synthetic_snapshot_files, write_snapshots
 from servicemap_sync.graph import build_graph
 from servicemap_sync.model import MatchedServer
 from servicemap_sync.sources.netstat import NetstatSource
@@ -147,3 +147,32 @@ def test_snapshots_can_be_taken_at_another_time(tmp_path: Path) -> None:
     source = NetstatSource(tmp_path, tmp_path / "hosts")
     assert len(source.list_machines(start=now, end=now + INTERVAL)) == 10
     assert source.list_machines(start=START, end=END) == []
+
+
+def test_synthetic_estate_snapshots_list_every_server_with_the_service_map_diagram(tmp_path: Path) -> None:
+    """The snapshots of a synthetic estate (the benchmark's netstat source) are read, list every
+    server of the scenario's Servers Group, and draw the diagrams its Service Map maps draw."""
+    servers, connections = 40, 12
+    write_snapshots(tmp_path, CAPTURED_AT, files=synthetic_snapshot_files(CAPTURED_AT, servers, connections))
+    scenario = synthetic_scenario(servers=servers, connections_per_server=connections)
+    source = NetstatSource(tmp_path, tmp_path / "hosts")
+    machines = {m.fqdn: m for m in source.list_machines(start=START, end=END)}
+    assert sorted(machines) == sorted(scenario.servers_group)
+    assert {p.name.rsplit(".", 2)[-2] if p.name.endswith(".txt") else "csv" for p in tmp_path.glob("*__*")} == {
+        "csv", "ss", "netstat"}
+    ss_hosts = {path.name.split("__")[0] for path in tmp_path.glob("*.ss.txt")}
+    for name, machine in scenario.machines.items():
+        fqdn = machine["properties"]["fullyQualifiedDomainName"]
+        body = {"startTime": START.isoformat(), "endTime": END.isoformat(), "map": scenario.maps[name]}
+        expected = diagram(build_graph(parse_map_response(body, server=fqdn, focus_machine=name)), ss_hosts,
+                           drop_failed=True)
+        fetched = source.fetch(MatchedServer(fqdn, machines[fqdn]), start=START, end=END)
+        assert diagram(build_graph(fetched.server_map), ss_hosts) == expected, fqdn
+
+
+def test_synthetic_snapshots_keep_client_addresses_and_ports_valid_at_scale() -> None:
+    from servicemap_sync.emulator.snapshots import _client_ip, _client_port
+
+    assert _client_ip("192.0.2.0", 0) == "192.0.2.10"
+    assert _client_ip("192.0.2.0", 4500) == "192.0.19.158"
+    assert all(1024 < _client_port(n) < 65536 for n in (0, 15_000, 40_000, 1_000_000))
