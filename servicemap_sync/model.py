@@ -185,6 +185,64 @@ class ServerMap:
 
 
 @dataclass(frozen=True, slots=True)
+class MachineGroup:
+    """A Service Map machine group: a user's (or Azure's) set of machines making up an application.
+
+    ``name`` is the group's resource name (a GUID); ``id`` its resource id as the service gave
+    it (any of the id forms), which a ``map:machine-group-dependency`` request sends back.
+    ``members`` are the member machines' resource names in the group's order; ``member_hints``
+    the display-name hint of each (``""`` when the service gives none; hints are a snapshot
+    from the group's last update, not current values). ``count`` is the service's member count,
+    which may exceed ``len(members)`` when the service truncated the group.
+    """
+
+    name: str
+    id: str
+    display_name: str
+    members: tuple[str, ...] = ()
+    member_hints: tuple[str, ...] = ()
+    group_type: str | None = None
+    count: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The display name, else the resource name (display names may be ``???``)."""
+        return usable_name(self.display_name) or self.name
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the service says the group has more members than it listed."""
+        return self.count is not None and self.count > len(self.members)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMap:
+    """The dependency map of a machine group over one time window: what its members' maps imply
+    together. The nodes and edges have the same fields, types and keys as a :class:`ServerMap`'s.
+
+    ``members`` are the keys of the group's member machines that are nodes of the map, in the
+    group's order; ``missing`` the resource names of members the map does not hold.
+    """
+
+    group: str
+    start_time: datetime
+    end_time: datetime
+    members: tuple[NodeKey, ...] = ()
+    missing: tuple[str, ...] = ()
+    machines: tuple[Machine, ...] = ()
+    processes: tuple[Process, ...] = ()
+    ports: tuple[Port, ...] = ()
+    client_groups: tuple[ClientGroup, ...] = ()
+    connections: tuple[Connection, ...] = ()
+    acceptors: tuple[Acceptor, ...] = ()
+
+    def member_machines(self) -> tuple[Machine, ...]:
+        """The member machines' nodes, in the group's order."""
+        by_key = {m.key: m for m in self.machines}
+        return tuple(by_key[key] for key in self.members)
+
+
+@dataclass(frozen=True, slots=True)
 class Workspace:
     """The resolved Log Analytics workspace."""
 

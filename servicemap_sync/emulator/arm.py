@@ -21,8 +21,11 @@ from .scenario import Scenario
 API_VERSION = "2015-11-01-preview"
 DEFAULT_TOP, MAX_TOP = 100, 200
 _MACHINE_ID = re.compile(r"^(?P<prefix>.*)/machines/(?P<name>[^/]+)$")
+_GROUP_ID = re.compile(r"^(?P<prefix>.*)/machineGroups/(?P<name>[^/]+)$", re.IGNORECASE)
 _SINGLE = "map:single-machine-dependency"
-_OTHER_KINDS = ("map:machine-list-dependency", "map:machine-group-dependency")
+_GROUP = "map:machine-group-dependency"
+_LIST = "map:machine-list-dependency"
+_KINDS = (_SINGLE, _GROUP, _LIST)
 
 
 @dataclass
@@ -43,7 +46,7 @@ class Route:
     """What a request asks for: its operation name, the machine it concerns, and how to answer it."""
 
     operation: str
-    machine: str | None = None
+    machine: str | None | tuple[str, ...] = None
     answer: Callable[[], Reply] = lambda: arm_error(404, "InvalidResourceType", "The emulator does not serve this path.")
 
 
@@ -65,18 +68,38 @@ def iso(moment: datetime) -> str:
 
 
 class Arm:
-    """Serves one scenario's workspace and Service Map data; the data can be swapped at run time."""
+    """Serves one scenario's workspace and Service Map data; the data can be swapped at run time.
+
+    The scenario's :attr:`~.Scenario.other_workspaces` are served too, each by an :class:`Arm`
+    of its own (:attr:`others`) under its own ARM path; everything else here (the data setters,
+    ``forbidden``) is about the first, default workspace.
+    """
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self._lock = threading.Lock()
         self._machines: list[dict] = []
         self._by_name: dict[str, dict] = {}
+        self._groups: list[dict] = []
+        self._groups_by_name: dict[str, dict] = {}
         self._map_keys = {name.lower(): name for name in scenario.maps}
         self._map_overrides: dict[str, dict] = {}
         self.forbidden = False
         self.version = 0  # bumped by every change of the data, so what is derived from it can be cached
+        #: machine groups per page of ``GET machineGroups`` (the operation has no ``$top``)
+        self.group_page_size = DEFAULT_TOP
         self.set_machines(list(scenario.machines.values()))
+        self.set_machine_groups(list(scenario.machine_groups.values()))
+        self.others = [Arm(other) for other in scenario.other_workspaces]
+
+    def workspace(self, subscription_id: str, resource_group: str, workspace_name: str) -> Arm | None:
+        """The :class:`Arm` serving that workspace (this one or one of :attr:`others`), if any."""
+        wanted = (subscription_id.lower(), resource_group.lower(), workspace_name.lower())
+        for arm in (self, *self.others):
+            s = arm.scenario
+            if (s.subscription_id.lower(), s.resource_group.lower(), s.workspace_name.lower()) == wanted:
+                return arm
+        return None
 
     # -- data ---------------------------------------------------------------------------------
     def set_machines(self, machines: list[dict]) -> None:
@@ -90,6 +113,20 @@ class Arm:
         """The machines served now, ordered by name."""
         with self._lock:
             return list(self._machines)
+
+    def set_machine_groups(self, groups: list[dict]) -> None:
+        """Serve these MachineGroup resources (ordered by display name, then name) instead."""
+        ordered = sorted(groups, key=lambda g: (str(g.get("properties", {}).get("displayName", "")).lower(),
+                                                str(g.get("name", "")).lower()))
+        with self._lock:
+            self._groups = ordered
+            self._groups_by_name = {str(g.get("name", "")).lower(): g for g in ordered}
+            self.version += 1
+
+    def machine_groups(self) -> list[dict]:
+        """The machine groups served now."""
+        with self._lock:
+            return list(self._groups)
 
     def set_map(self, machine_name: str, map_json: dict) -> None:
         with self._lock:
@@ -123,6 +160,9 @@ class Arm:
                 "providers", "microsoft.operationalinsights", "workspaces"]:
             return Route("unknown")
         sub, rg, ws = segments[2], segments[4], segments[8]
+        other = next((arm for arm in self.others if arm.workspace(sub, rg, ws) is arm), None)
+        if other is not None:
+            return other.route(method, segments, query, body, base_url, raw_path)
         rest = low[9:]
         if not rest and method == "GET":
             return Route("workspace", answer=lambda: self._workspace(sub, rg, ws, query))
@@ -134,8 +174,14 @@ class Arm:
                                                                                                  raw_path)))
         if len(tail) == 2 and tail[0] == "machines" and method == "GET":
             return Route("machine", names[1], answer=self._guard(sub, rg, ws, query, lambda: self._machine(names[1])))
+        if tail == ["machinegroups"] and method == "GET":
+            return Route("machineGroups", answer=self._guard(sub, rg, ws, query, lambda: self._list_groups(
+                query, base_url, raw_path)))
+        if len(tail) == 2 and tail[0] == "machinegroups" and method == "GET":
+            return Route("machineGroup", names[1], answer=self._guard(sub, rg, ws, query, lambda: self._group(
+                names[1], query)))
         if tail == ["generatemap"] and method == "POST":
-            name = self._requested_machine(body)
+            name = self._requested_machine(body) or self._requested_members(body)
             return Route("generateMap", name, answer=self._guard(sub, rg, ws, query, lambda: self._generate(body)))
         return Route("unknown")
 
@@ -211,6 +257,45 @@ class Arm:
             page["nextLink"] = f"{base_url}{raw_path}?{urlencode(params)}"
         return Reply(200, page)
 
+    @staticmethod
+    def _window_problem(first: Mapping[str, str]) -> Reply | None:
+        try:
+            times = {k: parse_time(first[k]) for k in ("startTime", "endTime") if k in first}
+        except ValueError as exc:
+            return arm_error(400, "InvalidParameter", f"Invalid date-time: {exc}")
+        if "startTime" in times and "endTime" in times and times["endTime"] < times["startTime"]:
+            return arm_error(400, "InvalidParameter", "endTime must not be before startTime.")
+        return None
+
+    def _list_groups(self, query: Mapping[str, list[str]], base_url: str, raw_path: str) -> Reply:
+        first = {k: v[0] for k, v in query.items() if v}
+        try:
+            skip = int(first.get("$skipToken", "0"))
+        except ValueError:
+            return arm_error(400, "InvalidParameter", "$skipToken must be an integer.")
+        problem = self._window_problem(first)
+        if problem or skip < 0:
+            return problem or arm_error(400, "InvalidParameter", "$skipToken must not be negative.")
+        top = max(1, self.group_page_size)
+        with self._lock:
+            groups = self._groups
+        page: dict = {"value": groups[skip:skip + top]}
+        if skip + top < len(groups):
+            carry = {k: first[k] for k in ("startTime", "endTime") if k in first}
+            params = {"api-version": API_VERSION, **carry, "$skipToken": str(skip + top)}
+            page["nextLink"] = f"{base_url}{raw_path}?{urlencode(params)}"
+        return Reply(200, page)
+
+    def _group(self, name: str, query: Mapping[str, list[str]]) -> Reply:
+        problem = self._window_problem({k: v[0] for k, v in query.items() if v})
+        if problem:
+            return problem
+        with self._lock:
+            group = self._groups_by_name.get(name.lower())
+        if group is None:
+            return arm_error(404, "ResourceNotFound", f"Machine group '{name}' was not found in the workspace.")
+        return Reply(200, group)
+
     def _machine(self, name: str) -> Reply:
         with self._lock:
             machine = self._by_name.get(name.lower())
@@ -224,6 +309,21 @@ class Arm:
         match = _MACHINE_ID.match(machine_id) if isinstance(machine_id, str) else None
         return match.group("name") if match else None
 
+    def _requested_members(self, body: object) -> tuple[str, ...] | None:
+        """The machines a group or list map request concerns (for faults aimed at one machine)."""
+        if not isinstance(body, dict):
+            return None
+        group_id = body.get("machineGroupId")
+        match = _GROUP_ID.match(group_id) if isinstance(group_id, str) else None
+        if match:
+            with self._lock:
+                group = self._groups_by_name.get(match.group("name").lower())
+            return tuple(_member_names(group)) if group else None
+        ids = body.get("machineIds")
+        if isinstance(ids, list):
+            return tuple(m.group("name") for m in (_MACHINE_ID.match(i) for i in ids if isinstance(i, str)) if m)
+        return None
+
     def _in_workspace(self, prefix: str) -> bool:
         s = self.scenario
         arm_id = s.arm_id.lower()
@@ -234,14 +334,9 @@ class Arm:
         if not isinstance(body, dict):
             return arm_error(400, "InvalidRequestContent", "The request body must be a JSON MapRequest object.")
         kind = body.get("kind")
-        if kind != _SINGLE:
-            known = kind in _OTHER_KINDS
-            return arm_error(400, "InvalidParameter", f"Map request kind '{kind}' is "
-                             f"{'not served by the emulator' if known else 'unknown'}; use '{_SINGLE}'.")
-        machine_id = body.get("machineId")
-        match = _MACHINE_ID.match(machine_id) if isinstance(machine_id, str) else None
-        if not match:
-            return arm_error(400, "InvalidParameter", "machineId must be a machine resource id.")
+        if kind not in _KINDS:
+            return arm_error(400, "InvalidParameter", f"Map request kind '{kind}' is unknown; use one of "
+                             f"{', '.join(repr(k) for k in _KINDS)}.")
         try:
             end = parse_time(body["endTime"]) if body.get("endTime") else datetime.now(timezone.utc)
             start = parse_time(body["startTime"]) if body.get("startTime") else end - timedelta(minutes=10)
@@ -249,11 +344,82 @@ class Arm:
             return arm_error(400, "InvalidParameter", f"Invalid startTime or endTime: {exc}")
         if end <= start:
             return arm_error(400, "InvalidParameter", "endTime must be later than startTime.")
+        if kind == _SINGLE:
+            found = self._single(body)
+        else:
+            found = self._multiple(body, kind)
+        if isinstance(found, Reply):
+            return found
+        return Reply(200, {"startTime": _echo(body.get("startTime"), start), "endTime": _echo(body.get("endTime"), end),
+                           "map": found})
+
+    def _single(self, body: dict) -> dict | Reply:
+        machine_id = body.get("machineId")
+        match = _MACHINE_ID.match(machine_id) if isinstance(machine_id, str) else None
+        if not match:
+            return arm_error(400, "InvalidParameter", "machineId must be a machine resource id.")
         found = self.map_of(match.group("name")) if self._in_workspace(match.group("prefix")) else None
         if found is None:
             return arm_error(404, "ResourceNotFound", f"Machine '{match.group('name')}' was not found.")
-        return Reply(200, {"startTime": _echo(body.get("startTime"), start), "endTime": _echo(body.get("endTime"), end),
-                           "map": found})
+        return found
+
+    def _multiple(self, body: dict, kind: str) -> dict | Reply:
+        """A group or machine-list map: the union of the members' single-machine maps (each node
+        and edge once), as Microsoft's group example shows: every member with its direct
+        dependencies. A member no longer served contributes nothing."""
+        if body.get("filterProcesses") not in (None, False):
+            return arm_error(400, "InvalidParameter", "filterProcesses=true is not served by the emulator.")
+        if kind == _GROUP:
+            group_id = body.get("machineGroupId")
+            match = _GROUP_ID.match(group_id) if isinstance(group_id, str) else None
+            if not match:
+                return arm_error(400, "InvalidParameter", "machineGroupId must be a machine group resource id.")
+            with self._lock:
+                group = self._groups_by_name.get(match.group("name").lower())
+            if group is None or not self._in_workspace(match.group("prefix")):
+                return arm_error(404, "ResourceNotFound", f"Machine group '{match.group('name')}' was not found.")
+            names = _member_names(group)
+        else:
+            ids = body.get("machineIds")
+            if not isinstance(ids, list) or not ids:
+                return arm_error(400, "InvalidParameter", "machineIds must be a non-empty list of machine resource ids.")
+            names = []
+            for machine_id in ids:
+                match = _MACHINE_ID.match(machine_id) if isinstance(machine_id, str) else None
+                if not match or not self._in_workspace(match.group("prefix")):
+                    return arm_error(400, "InvalidParameter", f"{machine_id!r} is not a machine of this workspace.")
+                names.append(match.group("name"))
+        with self._lock:
+            served = [name for name in names if name.lower() in self._by_name]
+        return union_maps([m for m in (self.map_of(name) for name in served) if m is not None])
+
+
+def _member_names(group: dict) -> list[str]:
+    """The member machines' names of a MachineGroup resource (from ``name``, else the id)."""
+    names = []
+    for ref in group.get("properties", {}).get("machines", []):
+        name = ref.get("name")
+        if not name:
+            match = _MACHINE_ID.match(str(ref.get("id", "")))
+            name = match.group("name") if match else None
+        if name:
+            names.append(name)
+    return names
+
+
+def union_maps(maps: list[dict]) -> dict:
+    """One ``map`` object holding every node and edge of ``maps`` once (by id, case-insensitive:
+    a peer's GUID may be spelled in another case in another map), in first-seen order."""
+    nodes: dict[str, dict[str, dict]] = {"machines": {}, "processes": {}, "ports": {}, "clientGroups": {}}
+    edges: dict[str, dict[str, dict]] = {"connections": {}, "acceptors": {}}
+    for graph in maps:
+        for part, into in (("nodes", nodes), ("edges", edges)):
+            for kind, items in (graph.get(part) or {}).items():
+                bucket = into.setdefault(kind, {})
+                for item in items or ():
+                    bucket.setdefault(str(item.get("id", "")).lower(), item)
+    return {"nodes": {kind: list(items.values()) for kind, items in nodes.items()},
+            "edges": {kind: list(items.values()) for kind, items in edges.items()}}
 
 
 def _echo(given: object, moment: datetime) -> str:

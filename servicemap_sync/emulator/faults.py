@@ -1,9 +1,11 @@
 """Injected failures: what can go wrong on the wire, on demand.
 
 A :class:`Fault` names the operation it hits (``token``, ``workspace``, ``machines``,
-``machine``, ``generateMap``, ``query``; ``None`` = any of them), optionally one machine (by
-resource name, case-insensitive: the machine of ``GET machines/{name}``, the ``machineId`` of a
-``generateMap``, or any machine a Log Analytics ``query`` lists), the kind of failure and how
+``machine``, ``machineGroups``, ``machineGroup``, ``generateMap``, ``query``; ``None`` = any of
+them), optionally one machine (by resource name, case-insensitive: the machine of ``GET
+machines/{name}``, the group of ``GET machineGroups/{name}``, the ``machineId`` of a
+``generateMap``, any member of a group or machine-list ``generateMap``, or any machine a Log
+Analytics ``query`` lists), the kind of failure and how
 many times it fires (``None`` = every time).
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-OPERATIONS = ("token", "workspace", "machines", "machine", "generateMap", "query")
+OPERATIONS = ("token", "workspace", "machines", "machine", "machineGroups", "machineGroup", "generateMap", "query")
 KINDS = ("status", "delay", "trickle", "malformed", "truncated", "reset", "oversize", "dangling", "partial")
 
 #: ARM error codes for the statuses a fault typically injects.

@@ -6,6 +6,12 @@ browsers in client groups, and the awkward cases a sync must survive: failed and
 connections, a self-link, a loopback connection, a discovered host called ``???``, a process
 role outside the spec's enum, upper-case GUIDs, and resource ids in all three forms.
 
+Two machine groups: "Contoso Web Shop" (web01, web02, app01, sql01) and "Orders API" (web02,
+app02, pg01; web02 is in both, the group's id in the legacy form, no member hints). A second
+workspace, ``law-contoso-dev`` in its own subscription and resource group, holds the build
+server's second registration (the same FQDN, ``build01.contoso.com``, as in the first workspace:
+an ambiguous name) and two test servers, with one machine group of its own.
+
 The committed files are generated from this module::
 
     python -m servicemap_sync.emulator.sample samples/estate
@@ -20,7 +26,7 @@ from pathlib import Path
 
 from .estate import Clients, Estate, Host, Proc
 from .scenario import Scenario, write_scenario
-from .shapes import WorkspaceRef
+from .shapes import WorkspaceRef, machine_group_resource
 from .synthetic import estate_scenario
 
 logger = logging.getLogger(__name__)
@@ -38,15 +44,24 @@ SERVERS_GROUP = (
 )
 
 
+#: name → members (short names) of the sample workspace's machine groups, as (display name, members)
+WEB_SHOP = ("Contoso Web Shop", ("web01", "web02", "app01", "sql01"))
+ORDERS_API = ("Orders API", ("web02", "app02", "pg01"))
+#: the second workspace's machine group
+DEV_BUILD = ("Build and Test", ("build01", "test01", "test02"))
+DEV_SERVERS_GROUP = ("build01.contoso.com", "test01.contoso.com", "test02.contoso.com")
+
+
 def _guid(label: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{label}.sample.servicemap-sync"))
 
 
 def _server(estate: Estate, short: str, ip: str, os_name: str, *, display_name: str | None = None,
-            upper_guid: bool = False, peer_upper: bool = False, id_form: int = 1, virtual: bool = True) -> Host:
+            upper_guid: bool = False, peer_upper: bool = False, id_form: int = 1, virtual: bool = True,
+            guid_label: str | None = None) -> Host:
     windows = os_name.startswith("Microsoft Windows")
     fqdn = f"{short}.{DOMAIN}"
-    guid = _guid(short)
+    guid = _guid(guid_label or short)
     return estate.add_host(Host(
         name="m-" + (guid.upper() if upper_guid else guid), display_name=display_name or short, ipv4=(ip,),
         computer_name=short.upper() if windows else short, fqdn=fqdn, dns_names=(fqdn,),
@@ -190,12 +205,75 @@ def build_estate() -> Estate:
     return e
 
 
+def build_dev_estate() -> Estate:
+    """The second workspace's hosts, processes and links: build01 registered again (another agent
+    id, the same FQDN), deploying to test01 over WinRM and smoke-testing its site; test01's IIS
+    uses PostgreSQL on test02; both test servers resolve through dc01, which this workspace only
+    sees as a discovered peer."""
+    e = Estate()
+    build01 = _server(e, "build01", "10.0.0.30", WINDOWS_2022, guid_label="build01.dev")
+    test01 = _server(e, "test01", "10.1.0.11", WINDOWS_2022, id_form=2)
+    test02 = _server(e, "test02", "10.1.0.12", UBUNTU, id_form=3)
+    ms = "Microsoft Corporation"
+    agent = e.run(build01, "Agent.Listener.exe", display_name="Azure Pipelines Agent", group="Azure Pipelines",
+                  command_line=r'"C:\agent\bin\Agent.Listener.exe" run --startuptype service',
+                  path=r"C:\agent\bin\Agent.Listener.exe", product="Azure Pipelines Agent",
+                  product_version="3.236.1", user=r"CONTOSO\svc-build", services=("vstsagent.contoso.build01",))
+    winrm = e.listen(e.run(test01, "System", description="NT Kernel & System", company=ms,
+                           product="Microsoft Windows Operating System"), 5985)
+    w3wp = e.run(test01, "w3wp.exe", display_name="IIS Worker Process", role="webServer",
+                 group="Internet Information Services", command_line=r'c:\windows\system32\inetsrv\w3wp.exe -ap "ShopTest"',
+                 path=r"c:\windows\system32\inetsrv\w3wp.exe", company=ms, product="Internet Information Services",
+                 user=r"IIS APPPOOL\ShopTest")
+    site = e.listen(w3wp, 443)
+    e.connect(agent, winrm)
+    e.connect(agent, site)
+    e.connect(Clients(site, "process"), site)
+    postgres = e.run(test02, "postgres", display_name="PostgreSQL", role="databaseServer", group="PostgreSQL",
+                     command_line="/usr/lib/postgresql/16/bin/postgres -D /var/lib/postgresql/16/main",
+                     path="/usr/lib/postgresql/16/bin/postgres", product="PostgreSQL", product_version="16.2",
+                     user="postgres")
+    e.connect(w3wp, e.listen(postgres, 5432))
+    dns = e.discovered("10.0.0.10", 53, display_name="dc01.contoso.com", dns_names=("dc01.contoso.com",))
+    e.connect(e.run(test01, "svchost.exe", display_name="Host Process for Windows Services (Dnscache)",
+                    command_line=r"C:\Windows\system32\svchost.exe -k NetworkService -p -s Dnscache",
+                    services=("Dnscache",)), dns)
+    e.connect(e.run(test02, "systemd-resolved", command_line="/lib/systemd/systemd-resolved",
+                    user="systemd-resolve"), dns, "mixed")
+    return e
+
+
+def _host(estate: Estate, short: str) -> Host:
+    return next(h for h in estate.monitored_hosts() if h.fqdn == f"{short}.{DOMAIN}")
+
+
+def _group(ws: WorkspaceRef, estate: Estate, spec: tuple[str, tuple[str, ...]], **options: object) -> dict:
+    display, members = spec
+    return machine_group_resource(ws, _guid(f"group-{display}"), display,
+                                  tuple(_host(estate, short) for short in members), **options)
+
+
+def dev_scenario() -> Scenario:
+    """The second workspace (``law-contoso-dev``): same tenant and service principal, its own
+    subscription, resource group and machines."""
+    ws = WorkspaceRef(subscription_id=_guid("subscription-dev"), resource_group="rg-monitoring-dev",
+                      workspace_name="law-contoso-dev", customer_id=_guid("workspace-dev"))
+    estate = build_dev_estate()
+    return estate_scenario(ws, estate, tenant_id=_guid("tenant"), client_id=_guid("client"), location="northeurope",
+                           servers_group=DEV_SERVERS_GROUP,
+                           machine_groups=(_group(ws, estate, DEV_BUILD, group_type="unknown"),))
+
+
 def sample_scenario() -> Scenario:
-    """The sample estate as a :class:`Scenario` (what ``samples/estate`` holds)."""
+    """The sample estate as a :class:`Scenario` (what ``samples/estate`` holds), with the second
+    workspace as its :attr:`~.Scenario.other_workspaces`."""
     ws = WorkspaceRef(subscription_id=_guid("subscription"), resource_group="rg-monitoring",
                       workspace_name="law-contoso-prod", customer_id=_guid("workspace"))
-    return estate_scenario(ws, build_estate(), tenant_id=_guid("tenant"), client_id=_guid("client"),
-                           location="westeurope", servers_group=SERVERS_GROUP)
+    estate = build_estate()
+    groups = (_group(ws, estate, WEB_SHOP), _group(ws, estate, ORDERS_API, id_form=3, hints=False))
+    return estate_scenario(ws, estate, tenant_id=_guid("tenant"), client_id=_guid("client"),
+                           location="westeurope", servers_group=SERVERS_GROUP, machine_groups=groups,
+                           other_workspaces=(dev_scenario(),))
 
 
 def main(argv: list[str] | None = None) -> None:

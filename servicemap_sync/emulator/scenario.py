@@ -5,6 +5,8 @@ On disk a scenario is a directory::
     scenario.json            ids, workspace, location and the Servers Group (never a secret)
     machines/<name>.json     one Machine resource each, as GET machines returns it
     maps/<name>.json         the ``map`` object of that machine's single-machine dependency map
+    machineGroups/<name>.json  one MachineGroup resource each, as GET machineGroups returns it
+    workspaces/<workspace>/  another workspace of the same tenant, in this same layout (one level)
 
 Maps are read (or rendered) only when asked for, so a 10 000-server estate costs nothing
 until a map is requested.
@@ -14,8 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -67,6 +70,13 @@ class Scenario:
     servers_group: tuple[str, ...]
     machines: Mapping[str, dict]
     maps: Mapping[str, dict]
+    machine_groups: Mapping[str, dict] = field(default_factory=dict)
+    other_workspaces: tuple[Scenario, ...] = ()
+
+    @property
+    def workspaces(self) -> tuple[Scenario, ...]:
+        """Every workspace served: this one (the default) first, then :attr:`other_workspaces`."""
+        return (self, *self.other_workspaces)
 
     @property
     def arm_id(self) -> str:
@@ -96,6 +106,16 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         ValueError: a field of ``scenario.json`` is missing, or a file is not valid JSON.
     """
     root: Traversable = resources.files("servicemap_sync.samples") / "estate" if path is None else Path(path)
+    return _load(root, nested=True)
+
+
+def _json_files(folder: Traversable) -> list[Traversable]:
+    if not folder.is_dir():
+        return []
+    return [n for n in sorted(folder.iterdir(), key=lambda n: n.name) if n.name.endswith(".json")]
+
+
+def _load(root: Traversable, *, nested: bool) -> Scenario:
     scenario_file = root / SCENARIO_FILE
     if not scenario_file.is_file():
         raise FileNotFoundError(f"no {SCENARIO_FILE} in {root}")
@@ -114,12 +134,24 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     if maps_dir.is_dir():
         map_files = {unquote(n.name[:-5]): n for n in sorted(maps_dir.iterdir(), key=lambda n: n.name)
                      if n.name.endswith(".json")}
-    logger.debug("loaded scenario %s: %d machines, %d maps", root, len(machines), len(map_files))
+    groups: dict[str, dict] = {}
+    for node in _json_files(root / "machineGroups"):
+        group = _read_json(node)
+        groups[group.get("name") or unquote(node.name[:-5])] = group
+    others: list[Scenario] = []
+    workspaces_dir = root / "workspaces"
+    if nested and workspaces_dir.is_dir():
+        others = [_load(node, nested=False) for node in sorted(workspaces_dir.iterdir(), key=lambda n: n.name)
+                  if (node / SCENARIO_FILE).is_file()]
+    logger.debug("loaded scenario %s: %d machines, %d maps, %d machine groups, %d more workspaces", root,
+                 len(machines), len(map_files), len(groups), len(others))
     return Scenario(
         **{f: str(meta[f]) for f in _IDENTITY_FIELDS},
         servers_group=tuple(str(s) for s in meta["servers_group"]),
         machines=machines,
         maps=LazyMaps(list(map_files), lambda name: _read_json(map_files[name])),
+        machine_groups=groups,
+        other_workspaces=tuple(others),
     )
 
 
@@ -128,16 +160,34 @@ def _write_json(path: Path, data: object) -> None:
 
 
 def write_scenario(scenario: Scenario, out_dir: str | Path) -> Path:
-    """Write ``scenario`` in the on-disk layout; stale machine and map files are removed."""
+    """Write ``scenario`` in the on-disk layout; stale machine, map, group and workspace files are removed.
+
+    The ``machineGroups`` and ``workspaces`` folders are written only when there is something in them.
+    """
     root = Path(out_dir)
+    for sub in ("machines", "maps", "machineGroups"):
+        if (root / sub).is_dir():
+            for old in (root / sub).glob("*.json"):
+                old.unlink()
+    if (root / "workspaces").is_dir():
+        shutil.rmtree(root / "workspaces")
     for sub in ("machines", "maps"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-        for old in (root / sub).glob("*.json"):
-            old.unlink()
     _write_json(root / SCENARIO_FILE, scenario.identity())
     for name, machine in scenario.machines.items():
         _write_json(root / "machines" / _file_name(name), machine)
     for name in scenario.maps:
         _write_json(root / "maps" / _file_name(name), scenario.maps[name])
-    logger.info("wrote scenario with %d machines to %s", len(scenario.machines), root)
+    if scenario.machine_groups:
+        (root / "machineGroups").mkdir(exist_ok=True)
+    elif (root / "machineGroups").is_dir():
+        (root / "machineGroups").rmdir()
+    for name, group in scenario.machine_groups.items():
+        _write_json(root / "machineGroups" / _file_name(name), group)
+    for other in scenario.other_workspaces:
+        if other.other_workspaces:
+            raise ValueError(f"workspace {other.workspace_name}: workspaces nest one level only")
+        write_scenario(other, root / "workspaces" / other.workspace_name)
+    logger.info("wrote scenario with %d machines, %d machine groups and %d more workspaces to %s",
+                len(scenario.machines), len(scenario.machine_groups), len(scenario.other_workspaces), root)
     return root

@@ -61,6 +61,8 @@ class Emulator:
 
     ``url`` is both the authority host and the resource-manager URL, ``logs_query_url`` the
     Log Analytics query API (a token for it must be asked for that audience); trust ``ca_path``.
+    Every workspace of ``scenario.workspaces`` is served under its own ARM path (and its own
+    customer id in the query API); the attributes naming one workspace name the first.
     """
 
     def __init__(self, scenario: Scenario, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
@@ -83,6 +85,11 @@ class Emulator:
                                  certificate=self._pki.client_certificate, token_lifetime=token_lifetime)
         self.arm = Arm(scenario)
         self.logs = LogsApi(self.arm.machines, self.arm.map_of, lambda: self.arm.version)
+        # every workspace's VM insights tables, by customer id (the query API's workspace id)
+        self._logs = {scenario.customer_id.lower(): self.logs}
+        for arm in self.arm.others:
+            self._logs.setdefault(arm.scenario.customer_id.lower(),
+                                  LogsApi(arm.machines, arm.map_of, lambda arm=arm: arm.version))
         self.faults = FaultBook()
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -151,6 +158,17 @@ class Emulator:
 
     def set_machines(self, machines: list[dict]) -> None:
         self.arm.set_machines(machines)
+
+    def set_machine_groups(self, groups: list[dict]) -> None:
+        """Serve these MachineGroup resources in the default workspace instead of the scenario's."""
+        self.arm.set_machine_groups(groups)
+
+    def workspace_arm(self, workspace_name: str) -> Arm:
+        """The :class:`~.arm.Arm` serving the workspace called ``workspace_name`` (to change its data)."""
+        for arm in (self.arm, *self.arm.others):
+            if arm.scenario.workspace_name.lower() == workspace_name.lower():
+                return arm
+        raise KeyError(workspace_name)
 
     def forbid_workspace(self, forbidden: bool = True) -> None:
         self.arm.forbidden = forbidden
@@ -250,13 +268,14 @@ class Emulator:
                 self._send(handler, query_error(400, "BadArgumentError", f"The request had some invalid properties: "
                                                 f"{exc}"), headers)
                 return
-            if workspace.lower() != self.scenario.customer_id.lower():
+            logs = self._logs.get(workspace.lower())
+            if logs is None:
                 self._send(handler, query_error(404, "WorkspaceNotFoundError",
                                                 f"Workspace {workspace} not found."), headers)
                 return
             fault = self.faults.take("query", parsed.machines)
             self._answer(handler, fault,
-                         lambda: self.logs.answer(parsed, partial=fault is not None and fault.kind == "partial"),
+                         lambda: logs.answer(parsed, partial=fault is not None and fault.kind == "partial"),
                          lambda f: query_error(f.status, f.error_code, "Injected fault for query.", _retry_after(f)),
                          headers)
 

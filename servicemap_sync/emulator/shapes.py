@@ -18,6 +18,7 @@ MACHINE_TYPE = "Microsoft.OperationalInsights/workspaces/features/machines"
 PROCESS_TYPE = f"{MACHINE_TYPE}/processes"
 PORT_TYPE = f"{MACHINE_TYPE}/ports"
 CLIENT_GROUP_TYPE = "Microsoft.OperationalInsights/workspaces/features/clientGroups"
+MACHINE_GROUP_TYPE = "Microsoft.OperationalInsights/workspaces/features/machineGroups"
 CONNECTION_TYPE = "Microsoft.OperationalInsights/workspaces/features/connections"
 ACCEPTOR_TYPE = "Microsoft.OperationalInsights/workspaces/features/acceptors"
 
@@ -98,6 +99,29 @@ def machine_resource(ws: WorkspaceRef, host: Host) -> dict:
         }
     return {"kind": "machine", "id": f"{ws.prefix(host.id_form)}/machines/{host.name}", "type": MACHINE_TYPE,
             "name": host.name, "properties": props}
+
+
+def machine_group_resource(ws: WorkspaceRef, name: str, display_name: str, members: tuple[Host, ...], *,
+                           group_type: str = "user-static", id_form: int = 1, hints: bool = True) -> dict:
+    """A MachineGroup resource, as ``GET machineGroups`` and ``GET machineGroups/{name}`` return it.
+
+    Members are ``ref:machinewithhints`` references in each member's own id form; ``hints``
+    adds their ``displayNameHint``/``osFamilyHint`` (Microsoft's get and list examples have
+    none, its create example has them). ``id_form`` picks the group id's form as for machines.
+    """
+    machines = []
+    for host in members:
+        if not host.monitored:
+            raise ValueError(f"{host.name} is discovered; only monitored machines join a machine group")
+        ref: dict = {"kind": "ref:machinewithhints", "id": f"{ws.prefix(host.id_form)}/machines/{host.name}",
+                     "type": MACHINE_TYPE, "name": host.name}
+        if hints:
+            ref["properties"] = {"displayNameHint": host.display_name, "osFamilyHint": host.os_family or "unknown"}
+        machines.append(ref)
+    return {"kind": "machineGroup", "id": f"{ws.prefix(id_form)}/machineGroups/{name}", "type": MACHINE_GROUP_TYPE,
+            "name": name, "etag": _stable_guid("machine-group", name.lower(), *(h.name.lower() for h in members)),
+            "properties": {"groupType": group_type, "displayName": display_name, "count": len(machines),
+                           "machines": machines}}
 
 
 class MapRenderer:

@@ -37,8 +37,10 @@ _TIERS = (
 
 
 def estate_scenario(ws: WorkspaceRef, estate: Estate, *, tenant_id: str, client_id: str, location: str,
-                    servers_group: tuple[str, ...]) -> Scenario:
-    """A :class:`Scenario` serving ``estate``: every monitored host is listed and has a map."""
+                    servers_group: tuple[str, ...], machine_groups: tuple[dict, ...] = (),
+                    other_workspaces: tuple[Scenario, ...] = ()) -> Scenario:
+    """A :class:`Scenario` serving ``estate``: every monitored host is listed and has a map;
+    ``machine_groups`` are MachineGroup resources (see :func:`~.shapes.machine_group_resource`)."""
     hosts = sorted(estate.monitored_hosts(), key=lambda h: h.name.lower())
     return Scenario(
         tenant_id=tenant_id, client_id=client_id, subscription_id=ws.subscription_id,
@@ -46,6 +48,7 @@ def estate_scenario(ws: WorkspaceRef, estate: Estate, *, tenant_id: str, client_
         location=location, servers_group=servers_group,
         machines={h.name: machine_resource(ws, h) for h in hosts},
         maps=LazyMaps([h.name for h in hosts], lambda name: render_map(ws, estate, estate.hosts[name])),
+        machine_groups={g["name"]: g for g in machine_groups}, other_workspaces=other_workspaces,
     )
 
 

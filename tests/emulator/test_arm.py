@@ -184,8 +184,16 @@ def test_generate_map_rejects_bad_requests(client: Client, sample: Scenario, che
                                            endTime="2024-01-01T00:00:00Z"),
         "not a date": client.generate(machine_id, startTime="yesterday"),
         "not a machine id": client.generate("m-123"),
-        "other kind": client.request("POST", f"{client.base}/generateMap", params={"api-version": API},
-                                     json={"kind": "map:machine-list-dependency", "machineIds": [machine_id]}),
+        "unknown kind": client.request("POST", f"{client.base}/generateMap", params={"api-version": API},
+                                       json={"kind": "map:everything", "machineIds": [machine_id]}),
+        "filtered list": client.request("POST", f"{client.base}/generateMap", params={"api-version": API},
+                                        json={"kind": "map:machine-list-dependency", "machineIds": [machine_id],
+                                              "filterProcesses": True}),
+        "empty list": client.request("POST", f"{client.base}/generateMap", params={"api-version": API},
+                                     json={"kind": "map:machine-list-dependency", "machineIds": []}),
+        "group id not a group": client.request("POST", f"{client.base}/generateMap", params={"api-version": API},
+                                               json={"kind": "map:machine-group-dependency",
+                                                     "machineGroupId": machine_id}),
         "not json": client.request("POST", f"{client.base}/generateMap", params={"api-version": API}, data=b"{"),
     }
     for what, response in checks.items():

@@ -11,17 +11,20 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from ...model import Machine, ServerMap, Workspace
+from ...model import GroupMap, Machine, MachineGroup, ServerMap, Workspace
 from ..transport import ArmTransport
 from ..window import check_window
-from .parse import parse_machine, parse_machine_page, parse_map_body
+from .parse import (
+    parse_group_map_body, parse_machine, parse_machine_group, parse_machine_group_page, parse_machine_page,
+    parse_map_body,
+)
 
 API_VERSION = "2015-11-01-preview"
 PAGE_SIZE = 200
 
 
 class ServiceMapClient:
-    """Reads machines and single-machine dependency maps from one workspace.
+    """Reads machines, machine groups and their dependency maps from one workspace.
 
     Args:
         transport: the run's :class:`ArmTransport` (credential, retries, rate limit).
@@ -92,6 +95,70 @@ class ServiceMapClient:
         return self._transport.request_bytes(
             "POST", f"{self._base}/generateMap", params={"api-version": API_VERSION}, body=request,
             what=f"generateMap for {server}", server=server,
+        )
+
+    # -- machine groups ---------------------------------------------------------------------
+
+    def list_machine_groups(self, *, start: datetime, end: datetime) -> Iterator[MachineGroup]:
+        """Every machine group of the workspace during ``[start, end]``, following ``nextLink``
+        pages (the operation takes no ``$top``: the service chooses the page size).
+
+        Raises:
+            ServiceMapError, ParseError
+        """
+        url: str | None = f"{self._base}/machineGroups"
+        params: dict[str, str] | None = {"api-version": API_VERSION, "startTime": _iso(start), "endTime": _iso(end)}
+        page = 0
+        while url:
+            page += 1
+            body = self._transport.request_json("GET", url, params=params, what=f"list machine groups (page {page})")
+            groups, url = parse_machine_group_page(body)
+            params = None  # nextLink carries its own query string
+            yield from groups
+
+    def get_machine_group(self, name: str, *, start: datetime, end: datetime) -> MachineGroup:
+        """One machine group by resource name, as it was during ``[start, end]``; its members are
+        the member machines' resource names.
+
+        Raises:
+            ServiceMapError (404: no such group), ParseError
+        """
+        body = self._transport.request_json(
+            "GET", f"{self._base}/machineGroups/{quote(name, safe='')}",
+            params={"api-version": API_VERSION, "startTime": _iso(start), "endTime": _iso(end)},
+            what=f"get machine group {name}",
+        )
+        return parse_machine_group(body, where=f"machine group {name}")
+
+    def generate_group_map(self, group: MachineGroup, *, start: datetime, end: datetime) -> GroupMap:
+        """The group's dependency map over ``[start, end]`` (one request for the whole group).
+
+        Raises:
+            ConfigError: the window is empty or longer than 60 minutes (refused before sending).
+            ServiceMapError: the request failed or the body is not JSON; ParseError: it is not a map.
+        """
+        raw = self.fetch_group_map(group, start=start, end=end)
+        return parse_group_map_body(raw, group=group.label, members=group.members)
+
+    def fetch_group_map(self, group: MachineGroup, *, start: datetime, end: datetime) -> bytes:
+        """The undecoded ``map:machine-group-dependency`` body for ``group`` (its ``id`` is sent as
+        the service gave it), all processes included (``filterProcesses`` false).
+
+        Raises:
+            ConfigError: the window is empty or longer than 60 minutes (refused before sending).
+            ServiceMapError: the request failed.
+        """
+        check_window(start, end)
+        request = {
+            "kind": "map:machine-group-dependency",
+            "machineGroupId": group.id,
+            "filterProcesses": False,
+            "startTime": _iso(start),
+            "endTime": _iso(end),
+        }
+        return self._transport.request_bytes(
+            "POST", f"{self._base}/generateMap", params={"api-version": API_VERSION}, body=request,
+            what=f"generateMap for group {group.label}", server=group.label,
         )
 
 

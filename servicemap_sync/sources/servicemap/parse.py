@@ -40,9 +40,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ...errors import ParseError
+from collections.abc import Sequence
+from datetime import datetime
+
 from ...model import (
-    FAILURE_OK, Acceptor, ClientGroup, Connection, Machine, NodeKey, Port, PortRef, Process, ServerMap, machine_key,
-    make_key,
+    FAILURE_OK, MONITORED, Acceptor, ClientGroup, Connection, GroupMap, Machine, MachineGroup, NodeKey, Port, PortRef,
+    Process, ServerMap, machine_key, make_key,
 )
 from ..transport import decode_json
 from .json_fields import (
@@ -53,9 +56,13 @@ from .nodes import (
     careful_client_group, careful_machine, careful_port, careful_process, usual_client_group, usual_machine, usual_port,
     usual_process,
 )
-from .refs import ref_key_at, usual_ref
+from .refs import machine_ref_name, ref_key_at, usual_ref
 
-__all__ = ["decode_json", "parse_connection_page", "parse_machine", "parse_machine_page", "parse_map_body", "parse_map_response", "ref_key"]
+__all__ = [
+    "decode_json", "parse_connection_page", "parse_group_map_body", "parse_group_map_response", "parse_machine",
+    "parse_machine_group", "parse_machine_group_page", "parse_machine_page", "parse_map_body", "parse_map_response",
+    "ref_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +143,92 @@ def parse_connection_page(body: object) -> tuple[list[Connection], str | None]:
         raise ParseError(f"connection list: {field}: {exc.what}", field=field) from None
 
 
+def parse_machine_group(obj: object, *, where: str = "machine group") -> MachineGroup:
+    """Turn one machine group resource (``GET machineGroups/{g}``) into a :class:`MachineGroup`.
+
+    Tolerated: a ``displayName`` of ``???``, empty or missing (the label falls back to the
+    name); a missing ``name`` (taken from the id's ``machineGroups/{g}`` segment); member
+    references of kind ``ref:machinewithhints`` or ``ref:machine``, or without kind when the id
+    names a machine, their names taken from the id when absent, ids in any form; a member
+    listed twice (kept once); a ``count`` larger than the members listed (a truncated group).
+
+    Raises:
+        ParseError: naming ``where`` and the JSON path inside ``obj``.
+    """
+    try:
+        return _machine_group(obj, "")
+    except Invalid as exc:
+        field = field_name(exc.path)
+        raise ParseError(f"{where}: {field}: {exc.what}", field=field) from None
+
+
+def parse_machine_group_page(body: object) -> tuple[list[MachineGroup], str | None]:
+    """One page of ``GET machineGroups``: its groups and the ``nextLink`` (None on the last page).
+
+    Raises:
+        ParseError: the page or one of its groups is malformed.
+    """
+    try:
+        page = as_object(body, "")
+        groups = [_machine_group(item, f".value[{i}]") for i, item in enumerate(optional_array(page, "value", ""))]
+        return groups, optional_string(page, "nextLink", "") or None
+    except Invalid as exc:
+        field = field_name(exc.path)
+        raise ParseError(f"machine group list: {field}: {exc.what}", field=field) from None
+
+
+def parse_group_map_body(raw: bytes, *, group: str, members: Sequence[str] | None = None) -> GroupMap:
+    """Decode and parse a ``map:machine-group-dependency`` response (see :func:`parse_group_map_response`).
+
+    Raises:
+        ServiceMapRequestError: the body is not JSON; ParseError: it is not a map.
+    """
+    body = decode_json(raw, what=f"generateMap for group {group}", server=group)
+    return parse_group_map_response(body, group=group, members=members)
+
+
+def parse_group_map_response(body: object, *, group: str, members: Sequence[str] | None = None) -> GroupMap:
+    """Turn a ``map:machine-group-dependency`` (or ``machine-list``) response into a :class:`GroupMap`.
+
+    The nodes and edges are read exactly as a single-machine map's (same tolerance, same
+    errors, same keys). A member the map does not hold is no error (a machine with no data in
+    the window): it is listed in ``missing``.
+
+    Args:
+        body: the decoded JSON of the 200 response.
+        group: the group's name or label, for messages.
+        members: the member machines' resource names (:attr:`MachineGroup.members`). ``None``
+            when unknown: the map's monitored machines are taken as the members, in map order.
+
+    Raises:
+        ParseError: the body breaks the spec's shape (see the module docstring).
+    """
+    try:
+        start, end, machines, processes, ports, groups, connections, acceptors = _map_parts(body)
+    except Invalid as exc:
+        field = field_name(exc.path)
+        raise ParseError(f"group {group}: {field}: {exc.what}", server=group, field=field) from None
+    if members is None:
+        found = [m.key for m in machines.values() if m.monitoring_state == MONITORED]
+        missing: list[str] = []
+    else:
+        found, missing, seen = [], [], set()
+        for name in members:
+            key = machine_key(name)
+            if key in seen:
+                continue
+            seen.add(key)
+            if key in machines:
+                found.append(key)
+            else:
+                missing.append(name)
+    return GroupMap(
+        group=group, start_time=start, end_time=end, members=tuple(found), missing=tuple(missing),
+        machines=tuple(machines.values()), processes=tuple(processes.values()), ports=tuple(ports.values()),
+        client_groups=tuple(groups.values()), connections=tuple(connections), acceptors=tuple(acceptors),
+    )
+
+
 def ref_key(ref: object, *, where: str) -> NodeKey:
     """The :class:`NodeKey` a ResourceReference points at.
 
@@ -155,6 +248,22 @@ def ref_key(ref: object, *, where: str) -> NodeKey:
 
 
 def _map_response(body: object, server: str, focus_machine: str) -> ServerMap:
+    start, end, machines, processes, ports, groups, connections, acceptors = _map_parts(body)
+    focus = machine_key(focus_machine)
+    if focus not in machines:
+        raise Invalid(".map.nodes.machines", f"the server's own machine {focus_machine!r} is not in the map")
+    return ServerMap(
+        server=server, focus=focus, start_time=start, end_time=end,
+        machines=tuple(machines.values()), processes=tuple(processes.values()), ports=tuple(ports.values()),
+        client_groups=tuple(groups.values()), connections=tuple(connections), acceptors=tuple(acceptors),
+    )
+
+
+def _map_parts(body: object) -> tuple[
+    datetime, datetime, dict[NodeKey, Machine], dict[NodeKey, Process], dict[NodeKey, Port],
+    dict[NodeKey, ClientGroup], list[Connection], list[Acceptor],
+]:
+    """The window, nodes (keyed, in document order) and edges of any MapResponse."""
     root = as_object(body, "")
     start = date_time(root.get("startTime"), ".startTime")
     end = date_time(root.get("endTime"), ".endTime")
@@ -181,14 +290,44 @@ def _map_response(body: object, server: str, focus_machine: str) -> ServerMap:
         _usual_acceptor(item, processes, ports) or _acceptor(item, f".map.edges.acceptors[{i}]", processes, ports)
         for i, item in enumerate(optional_array(edges, "acceptors", ".map.edges"))
     ]
-    focus = machine_key(focus_machine)
-    if focus not in machines:
-        raise Invalid(".map.nodes.machines", f"the server's own machine {focus_machine!r} is not in the map")
-    return ServerMap(
-        server=server, focus=focus, start_time=start, end_time=end,
-        machines=tuple(machines.values()), processes=tuple(processes.values()), ports=tuple(ports.values()),
-        client_groups=tuple(groups.values()), connections=tuple(connections), acceptors=tuple(acceptors),
-    )
+    return start, end, machines, processes, ports, groups, connections, acceptors
+
+
+# --- machine groups ---------------------------------------------------------------------------
+
+
+def _machine_group(item: object, path: str) -> MachineGroup:
+    obj = as_object(item, path)
+    expect_kind(obj, path, "machineGroup")
+    resource_id = required_string(obj, "id", path)
+    name = optional_string(obj, "name", path) or _group_name_from_id(resource_id, path)
+    props = optional_object(obj, "properties", path)
+    ppath = f"{path}.properties"
+    display = optional_string(props, "displayName", ppath) or ""
+    group_type = optional_string(props, "groupType", ppath)
+    count = optional_int(props, "count", ppath)
+    members: list[str] = []
+    hints: list[str] = []
+    seen: set[str] = set()
+    for i, ref in enumerate(optional_array(props, "machines", ppath)):
+        mpath = f"{ppath}.machines[{i}]"
+        member = machine_ref_name(ref, mpath)
+        if member.lower() in seen:
+            log.debug("machine group %s lists %s twice; keeping the first", name, member)
+            continue
+        seen.add(member.lower())
+        hint_props = optional_object(ref, "properties", mpath)
+        members.append(member)
+        hints.append(optional_string(hint_props, "displayNameHint", f"{mpath}.properties") or "")
+    return MachineGroup(name=name, id=resource_id, display_name=display, members=tuple(members),
+                        member_hints=tuple(hints), group_type=group_type, count=count)
+
+
+def _group_name_from_id(resource_id: str, path: str) -> str:
+    parts = resource_id.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2].lower() == "machinegroups" and parts[-1]:
+        return parts[-1]
+    raise Invalid(f"{path}.id", f"no name given, and id {resource_id!r} does not name a machine group")
 
 
 def _index(

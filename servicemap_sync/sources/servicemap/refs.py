@@ -13,7 +13,7 @@ from typing import Any
 from ...model import NodeKey, machine_key, make_key
 from .json_fields import Invalid, as_object, json_type, optional_object, optional_string, required_string, short
 
-__all__ = ["from_id", "owner_and_name", "ref_key_at", "usual_owner", "usual_ref"]
+__all__ = ["from_id", "machine_ref_name", "owner_and_name", "ref_key_at", "usual_owner", "usual_ref"]
 
 _REF_KINDS = {
     "ref:machine": "machine",
@@ -93,8 +93,9 @@ def _ref_kind(ref: dict[str, Any], resource_id: str, path: str) -> str:
     return parsed[0]
 
 
-def _machine_ref_name(value: object, path: str) -> str:
-    """The name in a machine reference (not recursive: a machine reference has no owner)."""
+def machine_ref_name(value: object, path: str) -> str:
+    """The name in a machine reference (``ref:machine``, ``ref:machinewithhints``, or no kind and
+    a machine id), from ``name`` or else from the id; not recursive: a machine has no owner."""
     ref = as_object(value, path)
     resource_id = required_string(ref, "id", path)
     kind = _ref_kind(ref, resource_id, path)
@@ -131,7 +132,7 @@ def owner_and_name(kind: str, resource_id: str, name: str | None, props: dict[st
     """(owning machine, name) of a process or port: the owner from ``properties.machine``, the
     name from ``name``, and either from the id when not given."""
     owner_ref = props.get("machine")
-    owner = None if owner_ref is None else _machine_ref_name(owner_ref, f"{path}.properties.machine")
+    owner = None if owner_ref is None else machine_ref_name(owner_ref, f"{path}.properties.machine")
     if owner is None or name is None:
         id_owner, id_name = from_id(resource_id, kind, path, lacking="name" if name is None else "properties.machine")
         owner = id_owner if owner is None else owner
