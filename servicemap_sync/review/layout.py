@@ -152,19 +152,24 @@ def _boxes(diagram: Diagram, change: Change, previous: Previous | None) -> list[
             return LEFT
         return RIGHT
 
+    warned = {w.component_id: w.reason for w in getattr(diagram, "warnings", ())}
     placed = []
     for comp in diagram.components:
         member = comp.member
         if member is None:
             member_text = "no SCOM object: no health"
         elif comp.kind == "process":
-            member_text = f"health of {member.principal_name}"
+            member_text = f"health of {_member_name(member)}"
         else:
-            member_text = f"member: {member.principal_name} ({_family(member)})"
+            member_text = f"member: {_member_name(member)} ({_family(member)})"
+        warning = warned.get(comp.id)
+        if warning:
+            member_text = f"⚠ {member_text}"
         kind_text = _KIND_TEXT.get(comp.kind, comp.kind.upper())
         if comp.kind == "machine" and member is None:
             kind_text = "DISCOVERED MACHINE"
-        tooltip = "\n".join(filter(None, (comp.label, comp.description, member_text, comp.id)))
+        tooltip = "\n".join(filter(None, (comp.label, comp.description, member_text,
+                                           f"warning: {warning}" if warning else "", comp.id)))
         placed.append(BoxPlace(comp.id, comp.kind, kind_text, comp.label, [], member_text, tooltip,
                                "added" if comp.id in change.added_boxes else "", column(comp.kind, comp.id)))
     names = previous.names if previous else {}
@@ -176,6 +181,11 @@ def _boxes(diagram: Diagram, change: Change, previous: Previous | None) -> list[
         placed.append(BoxPlace(box_id, kind, _KIND_TEXT[kind], label, [], "removed since the previous version",
                                tooltip, "removed", column(kind, box_id)))
     return placed
+
+
+def _member_name(member) -> str:
+    """What the member is found by: its FQDN, else its NetBIOS name."""
+    return member.principal_name or getattr(member, "netbios_name", None) or "?"
 
 
 def _family(member) -> str:
