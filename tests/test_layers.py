@@ -1,4 +1,4 @@
-"""The pipeline's layers import one way only: cli → service → {sources, graph, mp, publish} → model."""
+"""The pipeline's layers import one way only: cli → service → {sources, graph, mp, publish, review} → model."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ ALLOWED = {
     "graph": {"model", "errors"},
     "mp": {"model", "errors", "graph", "mp_templates"},
     "publish": {"errors"},
+    "review": {"model", "errors", "graph", "mp"},
     "emulator": {"samples", "signals"},
     "model": {"errors"},
     "config": {"errors", "overrides"},
