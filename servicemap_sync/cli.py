@@ -96,6 +96,12 @@ def schedule_options(*parameters: str):
     return decorate
 
 
+def fresh_option(func):
+    """``--fresh``: draw the data as it is now, ignoring what earlier syncs saw (stability)."""
+    return click.option("--fresh", is_flag=True,
+                        help="Ignore what earlier syncs saw: arrows appear and leave at once (diagram stability).")(func)
+
+
 def source_option(func):
     """``--source KIND``: read the maps from this source instead of ``source.kind``."""
     return click.option("--source", "source", type=click.Choice(SOURCE_KINDS), default=None,
@@ -128,11 +134,12 @@ def cli(ctx: click.Context, config: Path | None, log_format: str, verbose: int, 
 
 
 @cli.command()
+@fresh_option
 @source_option
 @schedule_options("Enabled", *ONE_SHOT)
 @click.option("--force", is_flag=True, help="Publish every server, even unchanged ones.")
 @click.pass_obj
-def sync(obj: Context, force: bool, **kwargs) -> None:
+def sync(obj: Context, force: bool, fresh: bool, **kwargs) -> None:
     """One pass over the Servers Group: fetch, build, render, validate, publish what changed.
 
     Does nothing while Enabled is false, as Microsoft's import rule. Example:
@@ -143,7 +150,7 @@ def sync(obj: Context, force: bool, **kwargs) -> None:
         _say(f"Enabled is false ({settings.schedule.sources['Enabled']}): the import rule is disabled, nothing "
              f"was synced; pass --enabled, or set sync.enabled = true")
         sys.exit(0)
-    service = _service(obj, settings)
+    service = _service(obj, settings, fresh=fresh)
     _finish(_guard(lambda: _with_progress(len(settings.servers), lambda p: service.sync(progress=p, force=force))))
 
 
@@ -167,27 +174,29 @@ def run(obj: Context, **kwargs) -> None:
 
 @cli.command()
 @click.argument("server")
+@fresh_option
 @source_option
 @schedule_options(*ONE_SHOT)
 @click.pass_obj
-def rebuild(obj: Context, server: str, **kwargs) -> None:
+def rebuild(obj: Context, server: str, fresh: bool, **kwargs) -> None:
     """Rebuild and publish one server of the Servers Group now (any spelling of it), as a new
     version, whatever changed.
 
     Example: servicemap-sync rebuild web01.contoso.com
     """
     settings = _load(obj, _flags(kwargs))
-    _finish(_guard(lambda: _service(obj, settings).rebuild(server)))
+    _finish(_guard(lambda: _service(obj, settings, fresh=fresh).rebuild(server)))
 
 
 @cli.command()
 @click.option("--server", "servers", multiple=True, help="Only this server (repeatable); default: the whole group.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the rendered management packs (not the output folder).")
+@fresh_option
 @source_option
 @schedule_options(*ONE_SHOT)
 @click.pass_obj
-def export(obj: Context, servers: tuple[str, ...], out: Path, **kwargs) -> None:
+def export(obj: Context, servers: tuple[str, ...], out: Path, fresh: bool, **kwargs) -> None:
     """Render management packs into --out for review, with the versions sync would publish;
     changes no state and publishes nothing.
 
@@ -195,7 +204,7 @@ def export(obj: Context, servers: tuple[str, ...], out: Path, **kwargs) -> None:
     """
     settings = _load(obj, _flags(kwargs))
     chosen = list(servers) or None
-    service = _service(obj, settings)
+    service = _service(obj, settings, fresh=fresh)
     _finish(_guard(lambda: _with_progress(len(chosen or settings.servers),
                                           lambda p: service.export(out, servers=chosen, progress=p))))
 
@@ -205,10 +214,12 @@ def export(obj: Context, servers: tuple[str, ...], out: Path, **kwargs) -> None:
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when nothing would change, 2 when something would, 1 on an error (as terraform plan).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout, for scripts.")
+@fresh_option
 @source_option
 @schedule_options(*ONE_SHOT)
 @click.pass_obj
-def plan(obj: Context, servers: tuple[str, ...], detailed_exitcode: bool, as_json: bool, **kwargs) -> None:
+def plan(obj: Context, servers: tuple[str, ...], detailed_exitcode: bool, as_json: bool, fresh: bool,
+         **kwargs) -> None:
     """What the next sync would publish, without publishing or changing any state: per server the
     boxes and arrows it would add and remove and the version it would get, or unchanged.
 
@@ -217,7 +228,7 @@ def plan(obj: Context, servers: tuple[str, ...], detailed_exitcode: bool, as_jso
     from .service import FAILED, PUBLISHED, REMOVED
 
     settings = _load(obj, _flags(kwargs))
-    summary = _guard(lambda: _service(obj, settings).plan(servers=list(servers) or None))
+    summary = _guard(lambda: _service(obj, settings, fresh=fresh).plan(servers=list(servers) or None))
     results = sorted(summary.results, key=lambda r: r.server.lower())
     changing = [r for r in results if r.status in (PUBLISHED, REMOVED)]
     if as_json:
@@ -266,10 +277,11 @@ def _print_plan(results) -> None:
                                       "Graphviz; mermaid for Markdown.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file (default: stdout).")
+@fresh_option
 @source_option
 @schedule_options(*ONE_SHOT)
 @click.pass_obj
-def graph(obj: Context, server: str, fmt: str, out: Path | None, **kwargs) -> None:
+def graph(obj: Context, server: str, fmt: str, out: Path | None, fresh: bool, **kwargs) -> None:
     """The graph a server's management pack is drawn from, in a format other tools read.
 
     Example: servicemap-sync graph web01.contoso.com --format dot --out web01.dot
@@ -277,7 +289,7 @@ def graph(obj: Context, server: str, fmt: str, out: Path | None, **kwargs) -> No
     from .graph.readwrite import FORMATS, plain_graph
 
     settings = _load(obj, _flags(kwargs))
-    the_graph = plain_graph(_guard(lambda: _service(obj, settings).graph(server)))
+    the_graph = plain_graph(_guard(lambda: _service(obj, settings, fresh=fresh).graph(server)))
     if out is None:
         FORMATS[fmt](the_graph, click.get_text_stream("stdout"))
         return
@@ -287,6 +299,34 @@ def graph(obj: Context, server: str, fmt: str, out: Path | None, **kwargs) -> No
     except OSError as exc:
         _fatal(f"--out {out} cannot be written: {exc.strerror}", 2)
     click.echo(f"wrote {out} ({fmt})", err=True)
+
+
+@cli.command()
+@click.argument("server")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of decisions on stdout, for scripts.")
+@fresh_option
+@source_option
+@schedule_options(*ONE_SHOT)
+@click.pass_obj
+def explain(obj: Context, server: str, as_json: bool, fresh: bool, **kwargs) -> None:
+    """Every box and arrow of a server's map, kept, dropped or merged, and the rule, guard,
+    curation line or stability step that decided.
+
+    Example: servicemap-sync explain web01.contoso.com --json
+    """
+    settings = _load(obj, _flags(kwargs))
+    shaped = _guard(lambda: _service(obj, settings, fresh=fresh).explain(server))
+    if as_json:
+        import json
+
+        click.echo(json.dumps(shaped.explanation_records(), indent=2, ensure_ascii=False))
+        return
+    for d in shaped.explanation:
+        click.echo(f"{d.item:<5}  {d.decision:<7}  {d.label}  [{d.by}: {d.name}]" + (f"  {d.detail}" if d.detail else ""))
+    counts = shaped.counts()
+    click.echo("explain: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    for note in shaped.notes:
+        click.echo(f"  note: {note}")
 
 
 @cli.command()
@@ -447,12 +487,13 @@ def _load(obj: Context, flags: dict[str, object], *, require_credentials: bool =
     return _guard(lambda: obj.settings(flags, require_credentials=require_credentials))
 
 
-def _service(obj: Context, settings):
+def _service(obj: Context, settings, *, fresh: bool = False):
     """The service for a one-shot command: the text summary lists each server, so servers are
-    log records only with JSON logs (each server is told once)."""
+    log records only with JSON logs (each server is told once). A wrong rule or curation line
+    stops here, before any request (exit 2)."""
     from .service import SyncService
 
-    return SyncService(settings, log_servers=obj.log_format == "json")
+    return _guard(lambda: SyncService(settings, log_servers=obj.log_format == "json", fresh=fresh))
 
 
 def _guard(action):

@@ -11,6 +11,7 @@ built-in defaults < ``[sync]`` < the override management pack < command-line fla
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -119,6 +120,15 @@ class Settings:
     #: health rollup per layer: (algorithm, percentage or None) for the DA and for each box
     da_rollup: tuple[str, int | None] = ("WorstOf", None)
     box_rollup: tuple[str, int | None] = ("WorstOf", None)
+    #: noise rules as (where they came from, their tables as JSON), in order: ``[[rules]]``, then
+    #: ``diagram.rules_file``; checked (and compiled) by the graph layer at start
+    rules: tuple[tuple[str, str], ...] = ()
+    #: ``diagram.curation_file`` as (its path, its text), or None
+    curation: tuple[str, str] | None = None
+    max_per_layer: int = 8
+    max_boxes: int = 60
+    appear_after: int = 1
+    retire_after: int = 3
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -199,6 +209,7 @@ _KNOWN_KEYS = {
     }),
     "source": frozenset({"kind", "snapshot_dir", "hosts_file", "batch_size"}),
     "mp": frozenset({"scom_version", "da_rollup", "box_rollup"}),
+    "diagram": frozenset({"max_per_layer", "max_boxes", "appear_after", "retire_after", "curation_file", "rules_file"}),
     "sync": frozenset({
         "servers", "servers_file", "override_mp", "rule_id", "concurrency", "max_response_mb", "include_self_links",
         "processes", "large_map_kb",
@@ -219,7 +230,7 @@ def settings_from_dict(
 ) -> Settings:
     """Build :class:`Settings` from already-parsed TOML (see :func:`load_settings`)."""
     for section in raw:
-        if section not in _KNOWN_KEYS:
+        if section not in _KNOWN_KEYS and section != "rules":
             raise ConfigError(f"unknown section [{section}]: allowed sections are "
                               f"{', '.join(f'[{name}]' for name in _KNOWN_KEYS)}")
     azure_raw = _section(raw, "azure")
@@ -227,6 +238,7 @@ def settings_from_dict(
     output_raw = _section(raw, "output")
     source_raw = _section(raw, "source")
     mp_raw = _section(raw, "mp")
+    diagram_raw = _section(raw, "diagram")
     scom_version = _string(mp_raw, "mp.scom_version", SCOM_RELEASES[0]).replace(" ", "").upper()
     if scom_version not in SCOM_RELEASES:
         raise ConfigError(f"mp.scom_version = {mp_raw['scom_version']!r}: allowed {', '.join(SCOM_RELEASES)} (the "
@@ -277,6 +289,12 @@ def settings_from_dict(
         scom_version=scom_version,
         da_rollup=_rollup(mp_raw, "mp.da_rollup"),
         box_rollup=_rollup(mp_raw, "mp.box_rollup"),
+        rules=_rules(raw, diagram_raw, base=base),
+        curation=_curation(diagram_raw, base=base),
+        max_per_layer=_int(diagram_raw, "diagram.max_per_layer", 8, 1, 1000),
+        max_boxes=_int(diagram_raw, "diagram.max_boxes", 60, 2, 10000),
+        appear_after=_int(diagram_raw, "diagram.appear_after", 1, 1, 100),
+        retire_after=_int(diagram_raw, "diagram.retire_after", 3, 1, 100),
     )
 
 
@@ -456,6 +474,37 @@ def _servers(raw: Mapping[str, Any], *, base: Path) -> tuple[str, ...]:
     for name in names:
         seen.setdefault(name.lower(), name)
     return tuple(seen.values())
+
+
+def _rules(raw: Mapping[str, Any], diagram: Mapping[str, Any], *, base: Path) -> tuple[tuple[str, str], ...]:
+    """``[[rules]]`` of the configuration, then the ``[[rules]]`` of ``diagram.rules_file``."""
+    found = []
+    if "rules" in raw:
+        found.append(("[[rules]]", _rule_tables(raw["rules"], "[[rules]]")))
+    if "rules_file" in diagram:
+        path = _path(diagram, "diagram.rules_file", base)
+        try:
+            document = tomllib.loads(read_text_file(path, what="diagram.rules_file"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"diagram.rules_file {path} is not valid TOML: {exc}") from None
+        unknown = sorted(set(document) - {"rules"})
+        if unknown:
+            raise ConfigError(f"diagram.rules_file {path}: unknown table [{unknown[0]}]: it holds [[rules]] only")
+        found.append((str(path), _rule_tables(document.get("rules", []), str(path))))
+    return tuple(found)
+
+
+def _rule_tables(tables: object, where: str) -> str:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{where} must be an array of tables ([[rules]] … action = \"drop\")")
+    return json.dumps(tables, sort_keys=True, default=str)
+
+
+def _curation(diagram: Mapping[str, Any], *, base: Path) -> tuple[str, str] | None:
+    if "curation_file" not in diagram:
+        return None
+    path = _path(diagram, "diagram.curation_file", base)
+    return str(path), read_text_file(path, what="diagram.curation_file")
 
 
 def _rollup(raw: Mapping[str, Any], key: str) -> tuple[str, int | None]:

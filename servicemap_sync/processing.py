@@ -14,8 +14,10 @@ rendered pack back. A worker that dies (out of memory, killed) fails only the ma
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
+import json
 import logging
 import multiprocessing
 import threading
@@ -30,12 +32,45 @@ from .errors import RenderError
 from .gctuning import RUN_THRESHOLDS
 
 if TYPE_CHECKING:
-    import networkx as nx
-
+    from .graph import Shaped
     from .model import ServerMap
     from .mp import RenderedMP
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Shaping:
+    """How a server's graph is shaped (``[[rules]]``, ``[diagram]``), as plain data a worker
+    process can take; :meth:`load` compiles it once per process."""
+
+    rules: tuple[tuple[str, str], ...] = ()
+    curation: tuple[str, str] | None = None
+    max_per_layer: int = 8
+    max_boxes: int = 60
+    appear_after: int = 1
+    retire_after: int = 3
+    #: ignore what earlier syncs saw (``--fresh``)
+    fresh: bool = False
+
+    def load(self):
+        """(rules, curation, guards, stability), compiled.
+
+        Raises:
+            ConfigError: a rule, the curation file or a setting is wrong, named.
+        """
+        return _compiled(self.rules, self.curation, self.max_per_layer, self.max_boxes, self.appear_after,
+                         self.retire_after)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(rules, curation, max_per_layer, max_boxes, appear_after, retire_after):
+    from .graph import Guards, Stability, load_curation, load_rules
+
+    compiled = tuple(rule for source, tables in rules for rule in load_rules(json.loads(tables), source=source))
+    return (compiled, load_curation(curation[1], source=curation[0]) if curation else None,
+            Guards(max_per_layer=max_per_layer, max_boxes=max_boxes),
+            Stability(appear_after=appear_after, retire_after=retire_after))
 
 
 @dataclass(frozen=True)
@@ -58,29 +93,46 @@ class MapJob:
     #: (algorithm, percentage) of the DA's and the boxes' health rollups
     da_rollup: tuple[str, int | None] = ("WorstOf", None)
     box_rollup: tuple[str, int | None] = ("WorstOf", None)
+    shaping: Shaping = Shaping()
+    #: what the stability step remembered of this server (the state keeps it between syncs)
+    history: dict | None = None
+    #: the last published pack, for the HTML page's "changed since" marks (``review.Previous``)
+    page_previous: object | None = None
 
 
 @dataclass(frozen=True)
 class ProcessedMap:
-    """The rendered management pack, and the focus machine's OS family for the state."""
+    """The rendered management pack, the focus machine's OS family, what shaping decided (its
+    history to keep, its notes, and why each box of the map that is not drawn was left out), and
+    the review page with its index row."""
 
     rendered: RenderedMP
     os_family: str | None
+    history: dict
+    notes: tuple[str, ...]
+    left_out: dict[str, str]
+    page: bytes
+    index_entry: object
 
 
-def map_graph(job: MapJob) -> nx.MultiDiGraph:
-    """The graph ``job``'s management pack is rendered from (``graph`` exports it as it is).
+def shaped_graph(job: MapJob) -> Shaped:
+    """``job``'s map as its graph, shaped by rules, curation, guards and stability: what the
+    management pack is rendered from, what ``graph`` exports and ``explain`` tells.
 
     Raises:
         ServiceMapRequestError: the body is not JSON; ParseError: it is not a map.
     """
-    from .graph import build_graph
+    from .graph import build_graph, shape
 
     server_map = job.server_map or _parser(job.parser)(job.raw, server=job.server, focus_machine=job.focus_machine)
     graph = build_graph(server_map, include_self_links=job.include_self_links)
+    del server_map  # the graph holds what it needs; the model goes before rendering allocates
+    rules, curation, guards, stability = job.shaping.load()
+    shaped = shape(graph, rules=rules, guards=guards, curation=curation, history=job.history, stability=stability,
+                   fresh=job.shaping.fresh)
     if job.mp_id:
-        graph.graph["mp_id"] = job.mp_id
-    return graph  # the graph holds what it needs; the model goes before rendering allocates
+        shaped.graph.graph["mp_id"] = job.mp_id
+    return shaped
 
 
 def process_map(job: MapJob) -> ProcessedMap:
@@ -91,12 +143,22 @@ def process_map(job: MapJob) -> ProcessedMap:
         valid management pack.
     """
     from .mp import HealthRollup, render_management_pack
+    from .mp.diagram import build_diagram
+    from .review import index_entry, render_server_page
 
-    graph = map_graph(job)
+    shaped = shaped_graph(job)
+    graph = shaped.graph
     rendered = render_management_pack(graph, mp_id_prefix=job.mp_id_prefix, version=job.version,
                                       previous=job.previous_xml, scom_version=job.scom_version,
                                       da_rollup=HealthRollup(*job.da_rollup), box_rollup=HealthRollup(*job.box_rollup))
-    return ProcessedMap(rendered, graph.nodes[graph.graph["focus"]].get("os_family"))
+    diagram = build_diagram(graph, mp_id_prefix=job.mp_id_prefix)
+    left_out = {d.label: f"{d.decision} by {d.name}" for d in shaped.explanation
+                if d.item == "box" and d.decision != "kept" and d.by != "default"}
+    return ProcessedMap(
+        rendered, graph.nodes[graph.graph["focus"]].get("os_family"), shaped.history, shaped.notes, left_out,
+        render_server_page(diagram, previous=job.page_previous, version=job.version),
+        index_entry(diagram, status="", previous=job.page_previous, version=job.version),
+    )
 
 
 def _parser(key: str) -> Callable[..., ServerMap]:

@@ -75,6 +75,8 @@ class ServerResult:
     #: what a published management pack added and removed, on its way to the change report
     #: (which takes it: a result kept in :class:`RunSummary` has none)
     change: ServerChange | None = None
+    #: the server's row of the review index (``review.IndexEntry``), on its way to the index page
+    index_entry: object | None = None
 
 
 @dataclass
@@ -122,6 +124,10 @@ class SyncService:
         stop: set it to stop taking new servers (the scheduler's SIGTERM handler does).
         log_servers: tell each server as a log record (a service, JSON logs); the CLI's text
             summary already lists them, and each server is told once.
+        fresh: ignore what earlier syncs saw (stability): draw the data as it is now.
+
+    Raises:
+        ConfigError: a rule, the curation file or a ``[diagram]`` value is wrong (at once).
     """
 
     def __init__(
@@ -131,11 +137,18 @@ class SyncService:
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         stop: threading.Event | None = None,
         log_servers: bool = True,
+        fresh: bool = False,
     ) -> None:
+        from .processing import Shaping
+
         self.settings = settings
         self._now = now
         self._stop = stop or threading.Event()
         self._log_servers = log_servers
+        self._shaping = Shaping(rules=settings.rules, curation=settings.curation,
+                                max_per_layer=settings.max_per_layer, max_boxes=settings.max_boxes,
+                                appear_after=settings.appear_after, retire_after=settings.retire_after, fresh=fresh)
+        self._shaping.load()  # a rule that can never match, a bad curation line: stop now, before any request
 
     def sync(self, *, progress: Progress | None = None, servers: Iterable[str] | None = None,
              force: bool = False, command: str = "sync") -> RunSummary:
@@ -161,7 +174,7 @@ class SyncService:
             cleanup_temp_files(out)
             summary = RunSummary(command, self._now())
             run_id = state.start_run(command, at=summary.started)
-            publisher = _Publisher(self.settings, state, changes, force=force, now=self._now)
+            publisher = _Publisher(self.settings, self._shaping, state, changes, force=force, now=self._now)
             try:
                 self._pass(summary, progress, servers, publisher=publisher, state=state,
                            members_only=command == "rebuild", remove_departed=servers is None)
@@ -174,6 +187,7 @@ class SyncService:
                 self._finish(state, run_id, summary, exit_code=2)
                 raise
             summary.report_paths = self._report(changes, summary, run_id)
+            _write_index(out, publisher.index)
             _write_lab_kit(out)
             self._finish(state, run_id, summary, exit_code=summary.exit_code)
             if self._log_servers:
@@ -246,18 +260,22 @@ class SyncService:
 
         def write(target: Target, fetched, process: MapProcessor) -> ServerResult:
             before = state.get(target.name) if state else None
-            processed, previous = _render(self.settings, process, target, fetched, before)
+            processed, previous = _render(self.settings, self._shaping, process, target, fetched, before)
             rendered = processed.rendered
             if _unchanged(before, rendered, previous):  # what sync leaves in place: the published pack
                 xml, version = previous.xml, before.version
             else:
                 xml, version = rendered.xml, rendered.version
             path = publish_file(directory, rendered.filename, xml, setting="--out")
+            publish_file(directory, page_name(rendered.mp_id), processed.page, setting="--out")
             return ServerResult(target.name, EXPORTED, machine=target.machine.name, mp_id=rendered.mp_id,
-                                version=version, path=path)
+                                version=version, path=path,
+                                index_entry=replace(processed.index_entry, status=EXPORTED, version=version))
 
         with _read_only_state(self.settings.state_path) as state:
             self._pass(summary, progress, servers, publisher=write, state=state)
+        _write_index(directory, [_index_row(r) for r in summary.results])
+        summary.results = [replace(r, index_entry=None) for r in summary.results]
         summary.finished = self._now()
         if self._log_servers:
             _log_summary(summary)
@@ -273,7 +291,7 @@ class SyncService:
 
             def preview(target: Target, fetched, process: MapProcessor) -> ServerResult:
                 before = state.get(target.name) if state else None
-                processed, previous = _render(self.settings, process, target, fetched, before)
+                processed, previous = _render(self.settings, self._shaping, process, target, fetched, before)
                 rendered = processed.rendered
                 if _unchanged(before, rendered, previous):
                     return ServerResult(target.name, UNCHANGED, machine=target.machine.name, mp_id=rendered.mp_id,
@@ -298,20 +316,31 @@ class SyncService:
         Raises:
             SyncError: the server matches no machine, or its map cannot be read.
         """
-        from .processing import map_graph
+        return self.explain(server).graph
 
-        graphs = []
+    def explain(self, server: str):
+        """``server``'s graph shaped as the next sync would shape it (with what earlier syncs saw),
+        and why each box and arrow is kept, dropped or merged (a :class:`~servicemap_sync.graph.Shaped`).
+
+        Raises:
+            SyncError: the server matches no machine, or its map cannot be read.
+        """
+        from .processing import shaped_graph
+
+        shaped = []
 
         def keep(target: Target, fetched, process: MapProcessor) -> ServerResult:
-            graphs.append(map_graph(_job(self.settings, target, fetched, version="1.0.0.0", previous=None)))
+            before = state.get(target.name) if state else None
+            shaped.append(shaped_graph(_job(self.settings, self._shaping, target, fetched, version="1.0.0.0",
+                                            previous=None, before=before)))
             return ServerResult(target.name, EXPORTED, machine=target.machine.name)
 
-        summary = RunSummary("graph", self._now())
+        summary = RunSummary("explain", self._now())
         with _read_only_state(self.settings.state_path) as state:
             self._pass(summary, None, [server], publisher=keep, state=state)
-        if not graphs:
+        if not shaped:
             raise SourceError(summary.failures[0].reason if summary.failures else f"{server}: no map", server=server)
-        return graphs[0]
+        return shaped[0]
 
     def _pass(self, summary: RunSummary, progress: Progress | None, servers: Iterable[str] | None, *, publisher,
               state, members_only: bool = False, remove_departed: bool = False) -> None:
@@ -426,13 +455,16 @@ class _Publisher:
     is in the hands of one worker only. :meth:`settle` runs in the thread that collects results.
     """
 
-    def __init__(self, settings: Settings, state, changes: ChangeReport, *, force: bool,
+    def __init__(self, settings: Settings, shaping, state, changes: ChangeReport, *, force: bool,
                  now: Callable[[], datetime]) -> None:
         self._settings = settings
+        self._shaping = shaping
         self._now = now
         self._state = state
         self._changes = changes
         self._force = force
+        #: the review index's rows, collected as results settle
+        self.index: list = []
 
     def __call__(self, target: Target, fetched, process: MapProcessor) -> ServerResult:
         from .publish import publish_file
@@ -440,18 +472,20 @@ class _Publisher:
         server, machine = target.name, target.machine
         out = self._settings.output_directory
         before = self._state.get(server)
-        processed, previous = _render(self._settings, process, target, fetched, before)
+        processed, previous = _render(self._settings, self._shaping, process, target, fetched, before)
         rendered = processed.rendered
         version = rendered.version
         mp_id = rendered.mp_id
         now = self._now()
         known = {"fqdn": machine.fqdn, "source": self._settings.source_kind,
-                 "warnings": [w.message for w in rendered.warnings]}
+                 "warnings": [w.message for w in rendered.warnings], "history": processed.history}
         if not self._force and _unchanged(before, rendered, previous):
             self._state.record_unchanged(server, machine=machine.name, os_family=processed.os_family, at=now, **known)
             return ServerResult(server, UNCHANGED, machine=machine.name, mp_id=mp_id, version=before.version,
-                                path=out / rendered.filename)
+                                path=out / rendered.filename,
+                                index_entry=replace(processed.index_entry, status=UNCHANGED, version=before.version))
         path = publish_file(out, rendered.filename, rendered.xml)
+        publish_file(out, page_name(mp_id), processed.page)
         arrows = sorted(f"{a}->{b}{port}" for a, b, port in rendered.arrows)  # port is ":1433" or ""
         self._state.record_published(
             server, machine=machine.name, os_family=processed.os_family, mp_id=rendered.mp_id, version=version,
@@ -464,8 +498,10 @@ class _Publisher:
             old_connections=before.connections if before else (), new_connections=arrows,
             names={**(before.names if before else {}), **rendered.components},
         )
+        why = [f"{box}: {processed.left_out[box]}" for box in change.components_removed if box in processed.left_out]
+        change = replace(change, notes=(*processed.notes, *why))
         return ServerResult(server, PUBLISHED, machine=machine.name, mp_id=rendered.mp_id, version=version, path=path,
-                            change=change)
+                            change=change, index_entry=replace(processed.index_entry, status=PUBLISHED))
 
     def settle(self, result: ServerResult, *, at: datetime) -> ServerResult:
         """Record a failure in the state, spool the result's change into the report, and return
@@ -474,7 +510,8 @@ class _Publisher:
             self._state.record_failure(result.server, result.reason or "unknown", at=at, machine=result.machine,
                                        source=self._settings.source_kind)
         self._changes.add_result(result)
-        return replace(result, change=None)
+        self.index.append(_index_row(result))
+        return replace(result, change=None, index_entry=None)
 
 
 def _targets(matched: list[MatchedServer], state, prefix: str) -> list[Target]:
@@ -523,6 +560,34 @@ def _refuse_outsiders(asked: list[MatchedServer], members: set, settings: Settin
             )
 
 
+def page_name(mp_id: str) -> str:
+    """``<MP ID>.html``: a server's review page, beside its pack."""
+    from .review import page_filename
+
+    return page_filename(mp_id)
+
+
+def _index_row(result: ServerResult):
+    """The result's row of the review index: its page's, or one without a page."""
+    from .review import IndexEntry
+
+    if result.index_entry is not None:
+        return result.index_entry
+    return IndexEntry(server=result.server, href=None, status=result.status, mp_id=result.mp_id or "",
+                      version=result.version, reason=result.reason)
+
+
+def _write_index(folder: Path, rows: list) -> None:
+    """``index.html``: every server of the run with its page, counts and change."""
+    from .publish import publish_file
+    from .review import render_index_page
+
+    try:
+        publish_file(folder, "index.html", render_index_page(rows))
+    except SyncError as exc:
+        log.error("review index not written: %s", exc)
+
+
 def _write_lab_kit(out: Path) -> None:
     """``Test-ServiceMapSync.ps1`` beside the packs, for proving them on a lab management group."""
     from .publish.labkit import write_lab_script
@@ -555,6 +620,7 @@ def _remove_departed(settings: Settings, state, targets: list[Target], *, at: da
     results = []
     for row in _departed(settings, state, targets):
         moved = move_aside(settings.output_directory, f"{row.mp_id}.xml", REMOVED_FOLDER)
+        move_aside(settings.output_directory, page_name(row.mp_id), REMOVED_FOLDER)
         state.mark_removed(row.server, at=at)
         where = f"{moved.parent.name}/{moved.name}" if moved else "no file was left in the output folder"
         log.warning("%s left the Servers Group: its management pack %s moved to %s; remove it from SCOM",
@@ -564,7 +630,7 @@ def _remove_departed(settings: Settings, state, targets: list[Target], *, at: da
     return results
 
 
-def _render(settings: Settings, process: MapProcessor, target: Target, fetched, before):
+def _render(settings: Settings, shaping, process: MapProcessor, target: Target, fetched, before):
     """Process ``fetched`` into the next version after the published file and the state, whichever is newer.
 
     The previous file (read, never written here) carries the public types SCOM already has,
@@ -574,16 +640,20 @@ def _render(settings: Settings, process: MapProcessor, target: Target, fetched, 
 
     previous = read_published(settings.output_directory / f"{target.mp_id}.xml")
     version = next_version(_newest(before.version if before else None, previous.version if previous else None))
-    return process(_job(settings, target, fetched, version=version, previous=previous)), previous
+    return process(_job(settings, shaping, target, fetched, version=version, previous=previous, before=before)), \
+        previous
 
 
-def _job(settings: Settings, target: Target, fetched, *, version: str, previous) -> MapJob:
+def _job(settings: Settings, shaping, target: Target, fetched, *, version: str, previous, before) -> MapJob:
+    from .review import Previous
+
     return MapJob(
         server=target.name, focus_machine=target.machine.name, raw=fetched.raw or b"",
         mp_id_prefix=settings.mp_id_prefix, version=version, previous_xml=previous.xml if previous else None,
         include_self_links=settings.include_self_links, parser=fetched.parser or "", server_map=fetched.server_map,
         mp_id=target.mp_id, scom_version=settings.scom_version, da_rollup=settings.da_rollup,
-        box_rollup=settings.box_rollup,
+        box_rollup=settings.box_rollup, shaping=shaping, history=before.history if before else None,
+        page_previous=Previous.from_state(before),
     )
 
 

@@ -41,7 +41,7 @@ def test_plan_shows_what_sync_would_do_and_changes_nothing(sample_emu, tmp_path)
     changed["edges"]["connections"] = changed["edges"]["connections"][1:]
     sample_emu.set_map(sql, changed)
     config_file(sample_emu, tmp_path, servers=["web01.contoso.com", "sql01"])  # pg01 leaves the group
-    plan = invoke(config, sample_emu, "plan", "--detailed-exitcode", "--json")
+    plan = invoke(config, sample_emu, "plan", "--detailed-exitcode", "--json", "--fresh")
     assert plan.exit_code == 2, plan.output
     by_server = {s["server"]: s for s in json.loads(plan.stdout)["servers"]}
     assert by_server["sql01.contoso.com"]["status"] == "published"

@@ -54,7 +54,7 @@ def test_second_sync_writes_nothing_and_one_changed_server_is_republished(sample
     changed = copy.deepcopy(sample_emu.scenario.maps[sql])
     changed["edges"]["connections"] = changed["edges"]["connections"][1:]
     sample_emu.set_map(sql, changed)
-    third = invoke(config, sample_emu, "sync")
+    third = invoke(config, sample_emu, "sync", "--fresh")  # at once: no waiting for the arrow to retire
     assert third.exit_code == 0 and "1 synced, 8 unchanged" in third.output
     after = published(out)
     assert [n for n in files if after[n] != files[n]] == ["ServiceMapSync.sql01.contoso.com.xml"]
@@ -111,9 +111,11 @@ def test_export_leaves_state_and_published_files_untouched(sample_emu, tmp_path)
     review = tmp_path / "review"
     result = invoke(config, sample_emu, "export", "--server", "sql01.contoso.com", "--server", "app01", "--out", str(review))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in review.iterdir()) == ["ServiceMapSync.app01.contoso.com.xml",
-                                                        "ServiceMapSync.sql01.contoso.com.xml"]
-    assert all(validate_file(p) == [] for p in review.iterdir())
+    assert sorted(p.name for p in review.glob("*.xml")) == ["ServiceMapSync.app01.contoso.com.xml",
+                                                            "ServiceMapSync.sql01.contoso.com.xml"]
+    assert sorted(p.name for p in review.glob("*.html")) == [  # a review page per pack, and their index
+        "ServiceMapSync.app01.contoso.com.html", "ServiceMapSync.sql01.contoso.com.html", "index.html"]
+    assert all(validate_file(p) == [] for p in review.glob("*.xml"))
     assert published(out) == files
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == listing
     assert (out / "state.db").read_bytes() == state_bytes

@@ -87,6 +87,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         # the last rendered pack's boxes whose membership SCOM cannot express (JSON list of text)
         "ALTER TABLE servers ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'",
     )),
+    Migration(5, "diagram stability", (
+        # what the stability step saw of each box and arrow in the last syncs (graph.stability)
+        "ALTER TABLE servers ADD COLUMN history TEXT",
+    )),
 )
 
 

@@ -60,6 +60,9 @@ class ServerChange:
     components_removed: tuple[str, ...] = ()
     connections_added: tuple[str, ...] = ()
     connections_removed: tuple[str, ...] = ()
+    #: why the diagram is as it is: the rule, guard or curation line behind a removal, a cut to
+    #: ``diagram.max_boxes``, a curation line that names nothing
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -105,6 +108,7 @@ class ServerChange:
             "components_added": list(self.components_added), "components_removed": list(self.components_removed),
             "connections_added": list(self.connections_added),
             "connections_removed": list(self.connections_removed),
+            "notes": list(self.notes),
         }
 
     def summary_line(self, width: int) -> str:
@@ -128,6 +132,7 @@ class ServerChange:
             + [f"    - component {c}" for c in self.components_removed]
             + [f"    + connection {a}" for a in self.connections_added]
             + [f"    - connection {a}" for a in self.connections_removed]
+            + [f"    note: {n}" for n in self.notes]
         )
 
 

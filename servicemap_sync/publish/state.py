@@ -68,6 +68,8 @@ class ServerState:
     removal_acknowledged: bool = False
     #: boxes of the last rendered pack whose members SCOM cannot find, as sentences
     warnings: tuple[str, ...] = ()
+    #: what the stability step saw of each box and arrow (``graph.stability``), or None
+    history: dict | None = None
 
     @property
     def failing(self) -> bool:
@@ -245,6 +247,7 @@ class StateStore:
         fqdn: str | None = None,
         source: str | None = None,
         warnings: Iterable[str] = (),
+        history: dict | None = None,
     ) -> None:
         """Remember that ``version`` of ``server``'s management pack was written at ``at``
         (a server that had been removed is back: its removal is cleared)."""
@@ -253,8 +256,8 @@ class StateStore:
             conn.execute(
                 """INSERT INTO servers (server, machine, os_family, mp_id, version, content_hash, published_at,
                                         last_success, last_attempt, last_status, components, connections, names,
-                                        fqdn, source, warnings, removed_at, removal_acknowledged)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)
+                                        fqdn, source, warnings, history, removed_at, removal_acknowledged)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)
                    ON CONFLICT (server) DO UPDATE SET
                        server = excluded.server, machine = excluded.machine, os_family = excluded.os_family,
                        mp_id = excluded.mp_id, version = excluded.version, content_hash = excluded.content_hash,
@@ -262,27 +265,29 @@ class StateStore:
                        last_attempt = excluded.last_attempt, last_status = excluded.last_status,
                        components = excluded.components, connections = excluded.connections, names = excluded.names,
                        fqdn = excluded.fqdn, source = excluded.source, warnings = excluded.warnings,
-                       removed_at = NULL, removal_acknowledged = 0""",
+                       history = excluded.history, removed_at = NULL, removal_acknowledged = 0""",
                 (server, machine, os_family, mp_id, version, content_hash, when, when, when, PUBLISHED,
                  _json_list(components), _json_list(connections), json.dumps(names or {}, sort_keys=True),
-                 fqdn, source, json.dumps(list(warnings))),
+                 fqdn, source, json.dumps(list(warnings)), _json_or_null(history)),
             )
 
     def record_unchanged(self, server: str, *, machine: str | None, os_family: str | None, at: datetime,
-                         fqdn: str | None = None, source: str | None = None, warnings: Iterable[str] = ()) -> None:
+                         fqdn: str | None = None, source: str | None = None, warnings: Iterable[str] = (),
+                         history: dict | None = None) -> None:
         """Remember a successful run for ``server`` that had nothing new to publish."""
         when = iso_utc(at)
         with self._db(f"recording {server}") as conn:
             conn.execute(
                 """INSERT INTO servers (server, machine, os_family, last_success, last_attempt, last_status, fqdn,
-                                        source, warnings)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        source, warnings, history)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (server) DO UPDATE SET
                        server = excluded.server, machine = excluded.machine, os_family = excluded.os_family,
                        last_success = excluded.last_success, last_attempt = excluded.last_attempt,
                        last_status = excluded.last_status, fqdn = excluded.fqdn, source = excluded.source,
-                       warnings = excluded.warnings""",
-                (server, machine, os_family, when, when, UNCHANGED, fqdn, source, json.dumps(list(warnings))),
+                       warnings = excluded.warnings, history = excluded.history""",
+                (server, machine, os_family, when, when, UNCHANGED, fqdn, source, json.dumps(list(warnings)),
+                 _json_or_null(history)),
             )
 
     def record_failure(self, server: str, reason: str, *, at: datetime, machine: str | None = None,
@@ -343,17 +348,21 @@ class StateStore:
 _SERVER_COLUMNS = (
     "server, machine, os_family, mp_id, version, content_hash, published_at, last_success, last_failure, "
     "last_failure_reason, components, connections, last_status, fqdn, source, last_attempt, names, removed_at, "
-    "removal_acknowledged, warnings"
+    "removal_acknowledged, warnings, history"
 )
 
 
 def _server_state(row: tuple) -> ServerState:
     (*head, components, connections, last_status, fqdn, source, last_attempt, names, removed_at, acknowledged,
-     warnings) = row
+     warnings, history) = row
     return ServerState(*head, tuple(json.loads(components)), tuple(json.loads(connections)), last_status,
                        fqdn=fqdn, source=source, last_attempt=last_attempt, names=json.loads(names),
                        removed_at=removed_at, removal_acknowledged=bool(acknowledged),
-                       warnings=tuple(json.loads(warnings)))
+                       warnings=tuple(json.loads(warnings)), history=json.loads(history) if history else None)
+
+
+def _json_or_null(value: dict | None) -> str | None:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")) if value is not None else None
 
 
 def _json_list(values: Iterable[str]) -> str:

@@ -73,7 +73,7 @@ def test_json_report_holds_every_server_sorted(tmp_path):
     assert document["servers"][1] == {
         "server": "db02.contoso.com", "status": "published", "version": "1.0.0.0", "mp_id": "SMS.db02",
         "reason": None, "components_added": ["Postgres"], "components_removed": [],
-        "connections_added": [], "connections_removed": ["db02 -> bk :22", "db02 -> nas :2049"],
+        "connections_added": [], "connections_removed": ["db02 -> bk :22", "db02 -> nas :2049"], "notes": [],
     }
     assert document["servers"][0]["reason"] == "Service Map answered 503\nafter 4 tries"
     text = json_path.read_text()

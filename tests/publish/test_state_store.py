@@ -32,7 +32,7 @@ def test_migrations_are_recorded_once_however_often_the_file_is_opened(tmp_path)
     path = tmp_path / "state.db"
     StateStore(path).close()
     StateStore(path).close()
-    assert migration_rows(path) == [(1, "servers"), (2, "runs"), (3, "machine identity and removal"), (4, "box warnings")]
+    assert migration_rows(path) == [(1, "servers"), (2, "runs"), (3, "machine identity and removal"), (4, "box warnings"), (5, "diagram stability")]
 
 
 def test_the_database_uses_the_wal_journal(tmp_path):
@@ -51,7 +51,7 @@ def test_an_older_database_gets_the_missing_migrations_in_order(tmp_path):
     with StateStore(path) as store:
         assert store.get("web01").version == "1.0.0.4"
         assert store.start_run("sync", at=T0) == 1
-    assert [n for n, _ in migration_rows(path)] == [1, 2, 3, 4]
+    assert [n for n, _ in migration_rows(path)] == [1, 2, 3, 4, 5]
 
 
 def test_a_failing_migration_is_rolled_back_and_not_recorded(tmp_path):
