@@ -13,6 +13,7 @@ import os
 import stat
 import tempfile
 from datetime import datetime, timedelta, timezone
+from importlib import resources
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,12 +36,14 @@ def emulator_settings_dict(emu, *, output: Path, servers: list[str]) -> dict:
 
 
 def emulator_settings(emu, *, output: Path, servers: list[str], sync: dict | None = None,
-                      source: dict | None = None) -> Settings:
+                      source: dict | None = None, diagram: dict | None = None) -> Settings:
     """Settings for a run against ``emu``: its CA is trusted and its secret used, without touching os.environ."""
     raw = emulator_settings_dict(emu, output=output, servers=servers)
     raw["sync"].update(sync or {})
     if source:
         raw["source"] = dict(source)
+    if diagram:
+        raw["diagram"] = dict(diagram)
     env = {"AZURE_CLIENT_SECRET": emu.client_secret, "REQUESTS_CA_BUNDLE": str(emu.ca_path)}
     return settings_from_dict(raw, base=output.parent, env=env, flags={})
 
@@ -49,18 +52,21 @@ def run_demo(out: Path, *, progress: Progress | None = None, log_servers: bool =
              source: str = "servicemap") -> RunSummary:
     """Sync the bundled sample estate through an in-process emulator into ``out``, reading maps
     from ``source``: the Service Map API or the Log Analytics tables the emulator serves, or the
-    sample snapshot files (written for the last few minutes, so they fall in the window)."""
+    sample snapshot files (written for the last few minutes, so they fall in the window). The
+    noise rules of ``samples/rules.toml`` shape the diagrams."""
     from .emulator import Emulator, load_scenario
     from .emulator.snapshots import write_snapshots
 
     scenario = load_scenario()
     out = out.resolve()
-    with Emulator(scenario) as emu, tempfile.TemporaryDirectory(prefix="servicemap-sync-snapshots-") as snapshots:
+    with Emulator(scenario) as emu, tempfile.TemporaryDirectory(prefix="servicemap-sync-snapshots-") as snapshots, \
+            resources.as_file(resources.files("servicemap_sync.samples") / "rules.toml") as rules:
         extra: dict[str, object] = {"kind": source}
         if source == "netstat":
             write_snapshots(snapshots, datetime.now(timezone.utc) - timedelta(minutes=10))
             extra.update(snapshot_dir=snapshots, hosts_file=str(Path(snapshots) / "hosts"))
-        settings = emulator_settings(emu, output=out, servers=list(scenario.servers_group), source=extra)
+        settings = emulator_settings(emu, output=out, servers=list(scenario.servers_group), source=extra,
+                                     diagram={"rules_file": str(rules)})
         return SyncService(settings, log_servers=log_servers).sync(progress=progress)
 
 
