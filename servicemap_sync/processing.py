@@ -87,6 +87,8 @@ class MapJob:
     include_self_links: bool = False
     parser: str = "servicemap"
     server_map: ServerMap | None = None
+    #: the map's work in bytes of Service Map JSON (``FetchedMap.size``): large ones go to a worker
+    size: int = 0
     #: the management-pack ID when it is not the plain one of ``server`` (see ``mp.ids.distinct_mp_id``)
     mp_id: str | None = None
     scom_version: str | None = None
@@ -213,7 +215,7 @@ class MapProcessor:
         Raises:
             what :func:`process_map` raises; RenderError: the worker holding it died.
         """
-        if self._processes == 0 or len(job.raw) < self._large_map_bytes:
+        if self._processes == 0 or job.size < self._large_map_bytes:
             with self._lock:
                 self.inline += 1
             return process_map(job)
@@ -226,7 +228,7 @@ class MapProcessor:
                     self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
             raise RenderError(
-                f"{job.server}: the worker process given its map ({len(job.raw) / 1e6:.1f} MB) stopped before it "
+                f"{job.server}: the worker process given its map ({job.size / 1e6:.1f} MB) stopped before it "
                 f"finished (out of memory, or killed); the other servers carry on and the next run tries again. "
                 f"If it recurs, lower sync.processes or sync.concurrency"
             ) from None

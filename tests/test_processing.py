@@ -19,7 +19,8 @@ def big_job() -> MapJob:
     the_map = synthetic_map(connections=300)
     focus = next(m["name"] for m in the_map["nodes"]["machines"] if m["properties"]["displayName"] == "srv0000")
     raw = json.dumps({"startTime": "2024-05-01T10:00:00Z", "endTime": "2024-05-01T10:10:00Z", "map": the_map}).encode()
-    return MapJob(server="srv0000", focus_machine=focus, raw=raw, mp_id_prefix="Contoso.Maps", version="1.0.0.3")
+    return MapJob(server="srv0000", focus_machine=focus, raw=raw, mp_id_prefix="Contoso.Maps", version="1.0.0.3",
+                  size=len(raw))
 
 
 class DiesInWorker(bytes):
@@ -38,6 +39,21 @@ def test_a_large_map_goes_to_a_worker_and_renders_the_same_bytes(big_job: MapJob
     assert pooled.rendered.content_hash == here.rendered.content_hash
     assert pooled.os_family == here.os_family is not None
     assert b'Version>1.0.0.3<' in pooled.rendered.xml
+
+
+def test_a_large_parsed_map_goes_to_a_worker_too(big_job: MapJob) -> None:
+    """VM insights and netstat maps arrive parsed; their size is counted per node and edge."""
+    from servicemap_sync.sources import FetchedMap
+    from servicemap_sync.sources.servicemap.parse import parse_map_body
+
+    server_map = parse_map_body(big_job.raw, server=big_job.server, focus_machine=big_job.focus_machine)
+    fetched = FetchedMap(server_map=server_map)
+    assert fetched.size > len(server_map.connections) * 1000
+    job = MapJob(**{**big_job.__dict__, "raw": b"", "server_map": server_map, "size": fetched.size})
+    with MapProcessor(processes=1, large_map_bytes=fetched.size) as process:
+        pooled = process(job)
+    assert (process.pooled, process.inline) == (1, 0)
+    assert pooled.rendered.xml == process_map(big_job).rendered.xml
 
 
 def test_a_map_below_the_threshold_or_with_no_processes_stays_in_the_caller(big_job: MapJob) -> None:
