@@ -47,18 +47,18 @@ class ServiceMapClient:
         Raises:
             ServiceMapError, ParseError
         """
-        url: str | None = f"{self._base}/machines"
-        params: dict[str, str] | None = {
-            "api-version": API_VERSION, "live": "true", "startTime": _iso(start), "endTime": _iso(end),
-            "$top": str(page_size),
-        }
+        params = {"api-version": API_VERSION, "live": "true", "startTime": _iso(start), "endTime": _iso(end),
+                  "$top": str(page_size)}
+        return self._pages(f"{self._base}/machines", params, parse_machine_page, "list machines")
+
+    def _pages(self, url: str | None, params: dict[str, str] | None, parse, what: str) -> Iterator:
+        """The items of every page, following ``nextLink`` (absolute, with its own query string)."""
         page = 0
         while url:
             page += 1
-            body = self._transport.request_json("GET", url, params=params, what=f"list machines (page {page})")
-            machines, url = parse_machine_page(body)
-            params = None  # nextLink carries its own query string
-            yield from machines
+            items, url = parse(self._transport.request_json("GET", url, params=params, what=f"{what} (page {page})"))
+            params = None
+            yield from items
 
     def get_machine(self, name: str) -> Machine:
         """One machine by resource name (``!`` and ``@`` are percent-encoded)."""
@@ -85,16 +85,15 @@ class ServiceMapClient:
             ConfigError: the window is empty or longer than 60 minutes (refused before sending).
             ServiceMapError: the request failed.
         """
+        return self._generate({"kind": "map:single-machine-dependency", "machineId": machine.id}, start, end,
+                              what=f"generateMap for {server}", server=server)
+
+    def _generate(self, request: dict, start: datetime, end: datetime, *, what: str, server: str | None) -> bytes:
+        """POST ``generateMap`` with ``request`` and the window (checked before sending)."""
         check_window(start, end)
-        request = {
-            "kind": "map:single-machine-dependency",
-            "machineId": machine.id,
-            "startTime": _iso(start),
-            "endTime": _iso(end),
-        }
         return self._transport.request_bytes(
-            "POST", f"{self._base}/generateMap", params={"api-version": API_VERSION}, body=request,
-            what=f"generateMap for {server}", server=server,
+            "POST", f"{self._base}/generateMap", params={"api-version": API_VERSION},
+            body={**request, "startTime": _iso(start), "endTime": _iso(end)}, what=what, server=server,
         )
 
     # -- machine groups ---------------------------------------------------------------------
@@ -106,15 +105,8 @@ class ServiceMapClient:
         Raises:
             ServiceMapError, ParseError
         """
-        url: str | None = f"{self._base}/machineGroups"
-        params: dict[str, str] | None = {"api-version": API_VERSION, "startTime": _iso(start), "endTime": _iso(end)}
-        page = 0
-        while url:
-            page += 1
-            body = self._transport.request_json("GET", url, params=params, what=f"list machine groups (page {page})")
-            groups, url = parse_machine_group_page(body)
-            params = None  # nextLink carries its own query string
-            yield from groups
+        params = {"api-version": API_VERSION, "startTime": _iso(start), "endTime": _iso(end)}
+        return self._pages(f"{self._base}/machineGroups", params, parse_machine_group_page, "list machine groups")
 
     def get_machine_group(self, name: str, *, start: datetime, end: datetime) -> MachineGroup:
         """One machine group by resource name, as it was during ``[start, end]``; its members are
@@ -148,18 +140,8 @@ class ServiceMapClient:
             ConfigError: the window is empty or longer than 60 minutes (refused before sending).
             ServiceMapError: the request failed.
         """
-        check_window(start, end)
-        request = {
-            "kind": "map:machine-group-dependency",
-            "machineGroupId": group.id,
-            "filterProcesses": False,
-            "startTime": _iso(start),
-            "endTime": _iso(end),
-        }
-        return self._transport.request_bytes(
-            "POST", f"{self._base}/generateMap", params={"api-version": API_VERSION}, body=request,
-            what=f"generateMap for group {group.label}", server=group.label,
-        )
+        request = {"kind": "map:machine-group-dependency", "machineGroupId": group.id, "filterProcesses": False}
+        return self._generate(request, start, end, what=f"generateMap for group {group.label}", server=group.label)
 
 
 def _iso(moment: datetime) -> str:

@@ -36,12 +36,11 @@ compare the two on every single-field change of a sample map); both build throug
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from ...errors import ParseError
-from collections.abc import Sequence
-from datetime import datetime
 
 from ...model import (
     FAILURE_OK, MONITORED, Acceptor, ClientGroup, Connection, GroupMap, Machine, MachineGroup, NodeKey, Port, PortRef,
@@ -115,13 +114,18 @@ def parse_machine_page(body: object) -> tuple[list[Machine], str | None]:
     Raises:
         ParseError: the page or one of its machines is malformed.
     """
+    return _page(body, careful_machine, "machine list")
+
+
+def _page(body: object, read: Callable[[object, str], Any], what: str) -> tuple[list, str | None]:
+    """A list page's items, each read by ``read(item, path)``, and its ``nextLink``."""
     try:
         page = as_object(body, "")
-        machines = [careful_machine(item, f".value[{i}]") for i, item in enumerate(optional_array(page, "value", ""))]
-        return machines, optional_string(page, "nextLink", "") or None
+        items = [read(item, f".value[{i}]") for i, item in enumerate(optional_array(page, "value", ""))]
+        return items, optional_string(page, "nextLink", "") or None
     except Invalid as exc:
         field = field_name(exc.path)
-        raise ParseError(f"machine list: {field}: {exc.what}", field=field) from None
+        raise ParseError(f"{what}: {field}: {exc.what}", field=field) from None
 
 
 def parse_connection_page(body: object) -> tuple[list[Connection], str | None]:
@@ -168,13 +172,7 @@ def parse_machine_group_page(body: object) -> tuple[list[MachineGroup], str | No
     Raises:
         ParseError: the page or one of its groups is malformed.
     """
-    try:
-        page = as_object(body, "")
-        groups = [_machine_group(item, f".value[{i}]") for i, item in enumerate(optional_array(page, "value", ""))]
-        return groups, optional_string(page, "nextLink", "") or None
-    except Invalid as exc:
-        field = field_name(exc.path)
-        raise ParseError(f"machine group list: {field}: {exc.what}", field=field) from None
+    return _page(body, _machine_group, "machine group list")
 
 
 def parse_group_map_body(raw: bytes, *, group: str, members: Sequence[str] | None = None) -> GroupMap:
