@@ -95,6 +95,7 @@ def test_run_syncs_then_exits_0_on_sigterm(sample_emu, tmp_path) -> None:
             child.kill()
     assert child.returncode == 0, output
     assert "9 synced" in output
+    assert "next cycle at" in output and "(in 3600 s)" in output  # the service says when it runs again
     assert len(list(out.glob("*.xml"))) == 9
 
 
