@@ -43,7 +43,7 @@ from servicemap_sync.errors import ConfigError
 from servicemap_sync.graph.explain import Decision, arrow_label
 from servicemap_sync.graph.items import (
     GROUP_KIND, arrow_key, box_key, box_label, box_names, connections, drawn_boxes, glob_match, group_key, is_local,
-    prune,
+    local_machines, prune,
 )
 from servicemap_sync.graph.rules import _globs, _ports, arrow_facts
 from servicemap_sync.model import Machine, NodeKey, machine_key
@@ -313,8 +313,8 @@ def _pin(graph: nx.MultiDiGraph, entry: Entry, out: CurationOutcome, server: str
         if not locals_:
             out.notes.append(f"{entry.where}: [[pin]] process matches no process of {server}; not drawn")
             return
-    else:
-        locals_ = [focus]
+    else:  # from the server; on a group's graph, from each member server
+        locals_ = list(local_machines(graph)) if graph.graph.get("members") is not None else [focus]
     peers = _peer_boxes(graph, entry.peer or ())
     if not peers:
         if _GLOB_CHARS.search(entry.label):

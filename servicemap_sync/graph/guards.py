@@ -52,7 +52,7 @@ class GuardOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-Layer = tuple[NodeKey, str, int | None, str]  # (server process, direction, port, peer kind)
+Layer = tuple[NodeKey, str, int | None, str]  # (server process or member box, direction, port, peer kind)
 
 
 def _layers(graph: nx.MultiDiGraph) -> dict[Layer, dict[NodeKey, list[tuple[NodeKey, NodeKey, str]]]]:
@@ -67,7 +67,9 @@ def _layers(graph: nx.MultiDiGraph) -> dict[Layer, dict[NodeKey, list[tuple[Node
         if is_local(graph, peer_box) or peer_box.kind == GROUP_KIND or local.kind != "process":
             continue
         kind = "clientGroup" if peer_box.kind == "clientGroup" else "machine"
-        layers[(local, "outbound" if outbound else "inbound", data.get("port"), kind)][peer_box].append((u, v, k))
+        # the local box: the process, or (a group drawn at server detail) its member server
+        layers[(box_key(graph, local), "outbound" if outbound else "inbound", data.get("port"), kind)][peer_box].append(
+            (u, v, k))
     return layers
 
 

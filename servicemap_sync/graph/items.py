@@ -4,8 +4,11 @@ Shaping (rules, curation, guards, stability) decides about *boxes* and *arrows*,
 an operator sees, while the graph holds Service Map nodes and edges. This module is the one
 place that maps one to the other, mirroring :mod:`servicemap_sync.mp.diagram`:
 
-* the **server** (the focus machine) is always a box;
-* a **process of the server** is a box when it has a connection or listens on a port;
+* the **server** (the focus machine) is always a box; on a machine group's graph
+  (:mod:`~servicemap_sync.graph.group`), each **member server** (``graph.graph["members"]``);
+* a **process of the server** (of a member) is a box when it has a connection or listens on a
+  port; on a group graph drawn with ``graph.graph["detail"] == "server"``, a member's processes
+  are drawn as their member's box, as peer processes are;
 * a **peer process** is drawn as its machine: the peer *machine* is the box;
 * a **client group** and a **peer group** (:data:`GROUP_KIND`, made by guards and curation)
   are boxes of their own.
@@ -26,7 +29,7 @@ from servicemap_sync.model import NodeKey, machine_key
 
 __all__ = [
     "GROUP_KIND", "arrow_key", "box_key", "box_label", "box_names", "connections", "drawn_boxes", "glob_match",
-    "group_key", "is_local", "prune",
+    "group_key", "is_local", "local_machines", "prune",
 ]
 
 GROUP_KIND = "peerGroup"
@@ -44,17 +47,36 @@ def group_key(focus: NodeKey, name: str) -> NodeKey:
     return NodeKey(GROUP_KIND, focus.name, name.lower())
 
 
+def local_machines(graph: nx.MultiDiGraph) -> tuple[NodeKey, ...]:
+    """The machines whose diagram this is: the server (``(focus,)``), or a group's members
+    (``graph.graph["members"]``, those that are nodes of the graph)."""
+    members = graph.graph.get("members")
+    if members is None:
+        return (graph.graph["focus"],)
+    return tuple(m for m in members if m in graph)
+
+
 def is_local(graph: nx.MultiDiGraph, key: NodeKey) -> bool:
-    """Whether ``key`` is the server itself or one of its processes (not a peer, client group or group)."""
-    focus: NodeKey = graph.graph["focus"]
-    return key == focus or (key.kind == "process" and key.machine == focus.name)
+    """Whether ``key`` is the server itself or one of its processes (not a peer, client group or group);
+    on a group's graph, a member server or one of its processes."""
+    members = graph.graph.get("members")
+    if members is None:
+        focus: NodeKey = graph.graph["focus"]
+        return key == focus or (key.kind == "process" and key.machine == focus.name)
+    return key.kind in ("machine", "process") and any(key.machine == m.name for m in members)
 
 
 def box_key(graph: nx.MultiDiGraph, key: NodeKey) -> NodeKey:
-    """The box ``key`` is drawn in: a peer process in its machine, everything else in itself."""
-    if key.kind == "process" and key.machine != graph.graph["focus"].name:
+    """The box ``key`` is drawn in: a peer process in its machine, everything else in itself
+    (on a group graph drawn at server detail, a member's process in its member too)."""
+    if _in_machine(graph, key):
         return graph.nodes[key].get("machine") or machine_key(key.machine)
     return key
+
+
+def _in_machine(graph: nx.MultiDiGraph, key: NodeKey) -> bool:
+    """Whether ``key`` is a process drawn as its machine's box."""
+    return key.kind == "process" and (graph.graph.get("detail") == "server" or not is_local(graph, key))
 
 
 def connections(graph: nx.MultiDiGraph) -> Iterator[tuple[NodeKey, NodeKey, str, dict]]:
@@ -71,10 +93,10 @@ def arrow_key(u: NodeKey, v: NodeKey, k: str) -> str:
 
 def drawn_boxes(graph: nx.MultiDiGraph) -> set[NodeKey]:
     """The boxes the diagram will draw for ``graph`` (see the module docstring)."""
-    boxes = {graph.graph["focus"]}
+    boxes = set(local_machines(graph))
     for u, v, data in graph.edges(data=True):
         if data.get("kind") == "acceptor":
-            boxes.add(v)
+            boxes.add(box_key(graph, v))
         else:
             boxes.add(box_key(graph, u))
             boxes.add(box_key(graph, v))
@@ -88,7 +110,7 @@ def box_label(graph: nx.MultiDiGraph, key: NodeKey) -> str:
     if key.kind == "clientGroup" and not attrs.get("renamed") and str(label).lower() == key.name:
         target = attrs.get("clients_of")
         label = f"Clients of {box_label(graph, target) if target in graph else key.machine}"
-    if key.kind == "process" and key.machine != graph.graph["focus"].name:
+    if _in_machine(graph, key):
         owner = attrs.get("machine")
         if owner is not None and owner in graph:
             label = f"{label} on {box_label(graph, owner)}"
@@ -142,17 +164,17 @@ def prune(graph: nx.MultiDiGraph, candidates: Iterable[NodeKey]) -> list[NodeKey
     Returns:
         The removed nodes, sorted.
     """
-    focus: NodeKey = graph.graph["focus"]
+    kept = set(local_machines(graph)) | {graph.graph["focus"]}  # the server (members) always stay
     removed: list[NodeKey] = []
     queue = sorted(set(candidates), reverse=True)
     named = {attrs.get("clients_of") for _k, attrs in graph.nodes(data=True) if attrs.get("kind") == "clientGroup"}
     live: dict[NodeKey, int] = {}  # peer machine -> its processes that still have an edge
     for key, attrs in graph.nodes(data=True):
-        if attrs.get("kind") == "process" and attrs.get("machine") != focus and graph.degree(key) > 0:
+        if attrs.get("kind") == "process" and attrs.get("machine") not in kept and graph.degree(key) > 0:
             live[attrs["machine"]] = live.get(attrs["machine"], 0) + 1
     while queue:
         key = queue.pop()
-        if key is None or key not in graph or key == focus or graph.degree(key) > 0 or key in named:
+        if key is None or key not in graph or key in kept or graph.degree(key) > 0 or key in named:
             continue
         if key.kind == "machine" and live.get(key, 0) > 0:
             continue
@@ -160,7 +182,7 @@ def prune(graph: nx.MultiDiGraph, candidates: Iterable[NodeKey]) -> list[NodeKey
         graph.remove_node(key)
         removed.append(key)
         owner = attrs.get("machine")
-        if key.kind == "process" and owner is not None and owner != focus:
+        if key.kind == "process" and owner is not None and owner not in kept:
             queue.append(owner)
         elif key.kind == "clientGroup":
             named.discard(attrs.get("clients_of"))

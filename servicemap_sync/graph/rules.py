@@ -448,23 +448,28 @@ def domain_controllers(graph: nx.MultiDiGraph) -> frozenset[NodeKey]:
     process whose executable is ``lsass.exe`` or ``dns.exe`` (the Windows DNS Server, which AD
     installs on its domain controllers) on the server side of a connection, or with role ``ldapServer``."""
     found = set()
-    focus = graph.graph["focus"]
     for u, v, data in graph.edges(data=True):
         if data.get("kind") == "connection":
             obj = graph.nodes[v].get("obj")
             exe = (getattr(obj, "executable_name", None) or "").casefold()
             role = (getattr(obj, "role", None) or "").casefold()
             if data.get("port") in _DC_PORTS or exe in _DC_EXECUTABLES or role == "ldapserver":
-                found.add(focus if is_local(graph, v) else box_key(graph, v))
+                found.add(_server_of(graph, v) if is_local(graph, v) else box_key(graph, v))
         elif data.get("kind") == "acceptor" and getattr(graph.nodes[u].get("obj"), "port_number", None) in _DC_PORTS:
-            found.add(focus)
+            found.add(_server_of(graph, v))
     return frozenset(found)
+
+
+def _server_of(graph: nx.MultiDiGraph, key: NodeKey) -> NodeKey:
+    """The server (on a group's graph: the member server) a local node ``key`` is on."""
+    if graph.graph.get("members") is None:
+        return graph.graph["focus"]
+    return graph.nodes[key].get("machine") or key if key.kind == "process" else key
 
 
 def arrow_facts(graph: nx.MultiDiGraph, u: NodeKey, v: NodeKey, data: Mapping[str, object],
                 dcs: frozenset[NodeKey] = frozenset()) -> ArrowFacts:
     """The facts of connection ``u → v`` as seen from the server (``dcs``: :func:`domain_controllers`)."""
-    focus = graph.graph["focus"]
     outbound = is_local(graph, u)
     local, peer = (u, v) if outbound else (v, u)
     peer_box = box_key(graph, peer)
@@ -481,7 +486,7 @@ def arrow_facts(graph: nx.MultiDiGraph, u: NodeKey, v: NodeKey, data: Mapping[st
     if outbound and data.get("ip"):
         ips.append(str(data["ip"]))
     local_obj = local_attrs.get("obj")
-    server_side = box_key(graph, v) if not is_local(graph, v) else focus
+    server_side = box_key(graph, v) if not is_local(graph, v) else _server_of(graph, v)
     return ArrowFacts(
         direction="outbound" if outbound else "inbound",
         port=data.get("port"),  # type: ignore[arg-type]
@@ -532,7 +537,7 @@ def apply_rules(graph: nx.MultiDiGraph, rules: Iterable[Rule]) -> RuleOutcome:
         touched.update((u, v))
     # processes of the server: one whose arrows all went goes too; a listening-only one is matched as a box
     had_arrows = {n for n in touched if is_local(graph, n)}
-    for key in sorted(n for n in graph if n.kind == "process" and n.machine == focus.name):
+    for key in sorted(n for n in graph if n.kind == "process" and is_local(graph, n)):
         conns = [d for _u, _v, d in graph.in_edges(key, data=True)] + [d for _u, _v, d in graph.out_edges(key, data=True)]
         if any(d.get("kind") == "connection" for d in conns):
             continue

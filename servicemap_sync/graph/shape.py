@@ -33,7 +33,7 @@ import networkx as nx
 from servicemap_sync.graph.curation import Curation, apply_curation
 from servicemap_sync.graph.explain import Decision, arrow_label
 from servicemap_sync.graph.guards import Guards, apply_guards
-from servicemap_sync.graph.items import arrow_key, box_key, box_label, connections, drawn_boxes
+from servicemap_sync.graph.items import arrow_key, box_key, box_label, connections, drawn_boxes, local_machines
 from servicemap_sync.graph.rules import Rule, apply_rules
 from servicemap_sync.graph.snapshot import apply_items, edge_item, graph_items, node_item
 from servicemap_sync.graph.stability import Stability, decide
@@ -189,7 +189,7 @@ def _explain(original: nx.MultiDiGraph, seen: nx.MultiDiGraph, final: nx.MultiDi
             else:
                 n = sum(1 for a in box_arrows.get(box, ()) if a.decision in ("kept", "merged"))
                 why = f"{n} arrow(s) drawn" if n else "listens on a port"
-                d = Decision("box", key, label, "kept", "default", "", "the server itself" if box == final.graph["focus"]
+                d = Decision("box", key, label, "kept", "default", "", "the server itself" if box in local_machines(final)
                              else why)
         elif item in held:
             d = Decision("box", key, label, "dropped", "stability", "diagram.appear_after",

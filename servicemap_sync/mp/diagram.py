@@ -30,6 +30,14 @@ without an FQDN has no member rule. Each box whose member cannot be (fully) expr
 Arrows go between boxes, one per (from box, to box, server port): a server process to the
 peer machine it calls, a peer machine or client group to the server process it calls.
 Connections to several peer processes on one machine and port share the arrow and its label.
+
+**Machine groups.** A group's graph (:func:`servicemap_sync.graph.group.build_group_graph`)
+names several servers in ``graph.graph["members"]`` instead of one focus: each member is a
+``server`` box holding its SCOM computer, each member's process a box showing *its* member's
+computer (so health rolls up computer → box → DA), and arrows between two members' processes
+join the two process boxes. With ``graph.graph["detail"] == "server"`` a member's processes are
+drawn as its box, as a peer's are. The MP ID is ``graph.graph["mp_id"]``, else
+:func:`~servicemap_sync.mp.ids.group_mp_id` of ``graph.graph["group"]``.
 """
 
 from __future__ import annotations
@@ -132,6 +140,11 @@ class Diagram:
     components: tuple[Component, ...]
     arrows: tuple[Arrow, ...]
     warnings: tuple[BoxWarning, ...] = ()
+    members: tuple[str, ...] = ()
+    """A machine group's diagram: the member servers drawn, by short name, in the group's order
+    (``server`` is then the group's name); empty for a server's diagram."""
+    missing: tuple[str, ...] = ()
+    """A machine group's members not in the data (as the caller named them)."""
 
 
 def xml_text(text: str) -> str:
@@ -152,12 +165,19 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     """
     server: str = graph.graph["server"]
     focus: NodeKey = graph.graph["focus"]
-    # the caller may have given the server a distinct ID (two names that clean to one)
-    mp = graph.graph.get("mp_id") or ids.mp_id(mp_id_prefix, server)
     nodes: dict[NodeKey, dict] = dict(graph.nodes(data=True))
+    group = graph.graph.get("members") is not None
+    # the servers drawn: the focus, or a machine group's members found in the data
+    locals_ = tuple(m for m in graph.graph["members"] if m in nodes) if group else (focus,)
+    local_set, local_names = set(locals_), {m.name for m in locals_}
+    whole = group and graph.graph.get("detail") == "server"  # a member's processes drawn as its box
+    # the caller may have given the server a distinct ID (two names that clean to one)
+    mp = graph.graph.get("mp_id") or (
+        ids.group_mp_id(mp_id_prefix, str(graph.graph.get("group") or server)) if group else ids.mp_id(mp_id_prefix, server))
     # The box a node is drawn in: a peer machine's processes are drawn as the machine.
     box = {
-        key: attrs["machine"] if attrs["kind"] == "process" and attrs["machine"] != focus else key
+        key: attrs["machine"] if attrs["kind"] == "process" and (whole or attrs["machine"].name not in local_names)
+        else key
         for key, attrs in nodes.items()
     }
 
@@ -168,17 +188,17 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
             for data in keyed.values():
                 if data["kind"] == "acceptor":
                     number = nodes[u]["obj"].port_number
-                    if number is not None:
+                    if number is not None and box[v] == v:
                         ports_of[v].add(number)
                 else:
                     grouped[(box[u], box[v], data["port"])].append((u, v, data["failed_only"]))
 
-    boxes: set[NodeKey] = {focus, *ports_of}
+    boxes: set[NodeKey] = {*locals_, *ports_of}
     for src, dst, _port in grouped:
         boxes.add(src)
         boxes.add(dst)
 
-    texts = _Texts(nodes, focus, ports_of)
+    texts = _Texts(nodes, focus, ports_of, locals_ if group else None)
     by_kind: dict[str, dict[NodeKey, str]] = defaultdict(dict)
     for key in boxes:
         by_kind[key.kind][key] = texts.id_name(key)
@@ -186,16 +206,19 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     comp_ids = {key: ids.component_id(mp, key.kind, names[key]) for key in boxes}
 
     box_members = {key: member_of(nodes[key]) for key in boxes if key.kind == "machine"}
-    server_member, server_problem = box_members[focus]  # every process box shows the server's computer
+    # every process box shows its server's computer
+    def shown(key: NodeKey) -> tuple[Member | None, str | None]:
+        return box_members[nodes[key]["machine"]] if key.kind == "process" else box_members.get(key, (None, None))
+
     components = sorted(
         (
             Component(
                 id=comp_ids[key],
-                kind="server" if key == focus else key.kind,
+                kind="server" if key in local_set else key.kind,
                 key=key,
                 label=xml_text(texts.box_label(key)),
                 description=xml_text(texts.box_description(key)),
-                member=server_member if key.kind == "process" else box_members.get(key, (None, None))[0],
+                member=shown(key)[0],
             )
             for key in boxes
         ),
@@ -221,10 +244,9 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
     arrows.sort(key=attrgetter("id"))
     warnings = []
     for component in components:
-        member, problem = (server_member, server_problem) if component.kind == "process" else \
-            box_members.get(component.key, (None, None))
+        member, problem = shown(component.key)
         if problem:
-            machine = focus if component.kind == "process" else component.key
+            machine = nodes[component.key]["machine"] if component.kind == "process" else component.key
             warnings.append(BoxWarning(component.id, component.label, texts.node_label(machine), problem))
     return Diagram(
         mp_id=mp,
@@ -233,6 +255,8 @@ def build_diagram(graph: nx.MultiDiGraph, *, mp_id_prefix: str) -> Diagram:
         components=tuple(components),
         arrows=tuple(arrows),
         warnings=tuple(warnings),
+        members=tuple(texts.short_machine(m) for m in locals_) if group else (),
+        missing=tuple(xml_text(str(m)) for m in graph.graph.get("missing", ())) if group else (),
     )
 
 
@@ -304,9 +328,11 @@ def _domain_of(netbios: str, dns_names) -> str | None:
 class _Texts:
     """Human names for boxes and arrow ends, from the graph's node attributes."""
 
-    def __init__(self, nodes: dict[NodeKey, dict], focus: NodeKey, ports_of: dict[NodeKey, set[int]]) -> None:
+    def __init__(self, nodes: dict[NodeKey, dict], focus: NodeKey, ports_of: dict[NodeKey, set[int]],
+                 members: tuple[NodeKey, ...] | None = None) -> None:
         self._nodes = nodes
         self._focus = focus
+        self._members = members  # a machine group's member servers; None on a server's diagram
         self._ports_of = ports_of
         self._short: dict[NodeKey, str] = {}
         self._labels: dict[NodeKey, str] = {}
@@ -363,6 +389,14 @@ class _Texts:
     def box_description(self, key: NodeKey) -> str:
         attrs = self._nodes[key]
         ident = f"Service Map {key.kind} {key.name}"
+        if self._members is not None:
+            if key in self._members:
+                return (f"Member server of the group ({ident}); contains its SCOM computer "
+                        f"{xml_text(attrs['principal_name'])}.")
+            if key.kind == "process":
+                owner = self._nodes[attrs["machine"]]
+                return (f"Process of the member server {self.short_machine(attrs['machine'])} ({ident}); shows the "
+                        f"health of its SCOM computer {xml_text(owner['principal_name'])}.")
         if key == self._focus:
             return f"The server itself ({ident}); contains its SCOM computer {xml_text(attrs['principal_name'])}."
         if key.kind == "machine":

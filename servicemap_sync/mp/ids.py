@@ -48,6 +48,7 @@ __all__ = [
     "clean_part",
     "distinct_mp_id",
     "component_id",
+    "group_mp_id",
     "is_valid_id",
     "mp_id",
     "service_id",
@@ -114,6 +115,31 @@ def mp_id(prefix: str, server: str) -> str:
         part = part[: budget - HASH_LEN - 1].rstrip("._") or "x"
         part = f"{part}_{_digest(lowered, HASH_LEN)}"
     return f"{prefix}.{part}"
+
+
+GROUP_WORD = "Group"
+"""The part between prefix and name in a machine group's MP ID: ``<prefix>.Group.<name>``."""
+
+
+def group_mp_id(prefix: str, group: str) -> str:
+    """The MP ID ``<prefix>.Group.<name>`` of a machine group's Distributed Application.
+
+    The group's name is cleaned into **one** part (dots too become ``_``, so a group never
+    takes a server's ``<prefix>.<host>.<domain>``): ``Contoso Web Shop`` →
+    ``<prefix>.Group.contoso_web_shop``. A name cleaning leaves nothing informative of, or too
+    long a one, gets ``_<8 hex>`` of the name, as :func:`mp_id` does for servers.
+
+    Raises:
+        RenderError: the prefix is not a valid ID or leaves no room for the group's name.
+    """
+    head = mp_id(prefix, "x")[:-2]  # checks the prefix
+    lowered = group.strip().lower()
+    part = clean_part(lowered)
+    budget = MAX_MP_ID_LENGTH - len(head) - len(GROUP_WORD) - 2
+    if len(part) > budget or not _INFORMATIVE.search(group):
+        part = part[: budget - HASH_LEN - 1].rstrip("_") or "x"
+        part = f"{part}_{_digest(lowered, HASH_LEN)}"
+    return f"{head}.{GROUP_WORD}.{part}"
 
 
 def distinct_mp_id(prefix: str, server: str, machine: str) -> str:

@@ -35,6 +35,9 @@ def plain_graph(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
     no None), in the same sorted order."""
     plain = nx.MultiDiGraph()
     plain.graph.update({k: _plain(v) for k, v in graph.graph.items() if _plain(v) is not None})
+    # a machine group's graph: its members and missing members, as one text each
+    plain.graph.update({k: " ".join(str(_plain(e)) for e in v) for k, v in graph.graph.items()
+                        if k in ("members", "missing") and isinstance(v, tuple)})
     for node, attrs in graph.nodes(data=True):
         plain.add_node(str(node), **{k: _plain(v) for k, v in attrs.items() if _plain(v) is not None})
     for source, target, key, attrs in graph.edges(keys=True, data=True):
