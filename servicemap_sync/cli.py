@@ -173,19 +173,23 @@ def run(obj: Context, **kwargs) -> None:
 
 
 @cli.command()
-@click.argument("server")
+@click.argument("server", required=False)
+@click.option("--group", default=None, help="Rebuild this machine group's DA instead of a server.")
 @fresh_option
 @source_option
 @schedule_options(*ONE_SHOT)
 @click.pass_obj
-def rebuild(obj: Context, server: str, fresh: bool, **kwargs) -> None:
-    """Rebuild and publish one server of the Servers Group now (any spelling of it), as a new
-    version, whatever changed.
+def rebuild(obj: Context, server: str | None, group: str | None, fresh: bool, **kwargs) -> None:
+    """Rebuild and publish one server of the Servers Group (any spelling of it), or one machine
+    group's DA with --group, now, as a new version, whatever changed.
 
     Example: servicemap-sync rebuild web01.contoso.com
     """
+    if (server is None) == (group is None):
+        raise click.UsageError("give a SERVER or --group NAME (one of them)")
     settings = _load(obj, _flags(kwargs))
-    _finish(_guard(lambda: _service(obj, settings, fresh=fresh).rebuild(server)))
+    service = _service(obj, settings, fresh=fresh)
+    _finish(_guard(lambda: service.rebuild(server) if server else service.rebuild_group(group)))
 
 
 @cli.command()
@@ -381,6 +385,12 @@ def _print_servers(settings, state) -> None:
         if s.failing:
             notes.append(f"{s.server}: last attempt failed: {s.last_failure_reason}")
         notes.extend(f"{s.server}: warning: {warning}" for warning in s.warnings)
+    for s in (state.all() if state else []):
+        if s.server.startswith("group:"):
+            rows.append((s.server, "-", s.source or "-", s.mp_id or "-", s.version or "-", s.last_success or "-",
+                         s.last_attempt or "-", "failed" if s.failing else "ok"))
+            if s.failing:
+                notes.append(f"{s.server}: last attempt failed: {s.last_failure_reason}")
     removed = [s for s in (state.all() if state else []) if s.removed and not s.removal_acknowledged]
     for s in removed:
         rows.append((s.server, s.fqdn or "-", s.source or "-", s.mp_id or "-", s.version or "-",

@@ -129,6 +129,12 @@ class Settings:
     max_boxes: int = 60
     appear_after: int = 1
     retire_after: int = 3
+    #: machine groups defined here (``[[groups]]``): name -> the members' names
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: the groups whose DAs are synced (``sync.groups``; ``("*",)`` all of them)
+    synced_groups: tuple[str, ...] = ()
+    #: a group DA's boxes: each member's processes, or one box per member server
+    group_detail: str = "process"
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -212,7 +218,7 @@ _KNOWN_KEYS = {
     "diagram": frozenset({"max_per_layer", "max_boxes", "appear_after", "retire_after", "curation_file", "rules_file"}),
     "sync": frozenset({
         "servers", "servers_file", "override_mp", "rule_id", "concurrency", "max_response_mb", "include_self_links",
-        "processes", "large_map_kb",
+        "processes", "large_map_kb", "groups", "group_detail",
         *(key for key, *_rest in SCHEDULE_PARAMETERS.values()),
     }),
     "output": frozenset({"directory", "state_path", "mp_id_prefix", "keep_reports_days"}),
@@ -230,7 +236,7 @@ def settings_from_dict(
 ) -> Settings:
     """Build :class:`Settings` from already-parsed TOML (see :func:`load_settings`)."""
     for section in raw:
-        if section not in _KNOWN_KEYS and section != "rules":
+        if section not in _KNOWN_KEYS and section not in ("rules", "groups"):
             raise ConfigError(f"unknown section [{section}]: allowed sections are "
                               f"{', '.join(f'[{name}]' for name in _KNOWN_KEYS)}")
     azure_raw = _section(raw, "azure")
@@ -295,6 +301,9 @@ def settings_from_dict(
         max_boxes=_int(diagram_raw, "diagram.max_boxes", 60, 2, 10000),
         appear_after=_int(diagram_raw, "diagram.appear_after", 1, 1, 100),
         retire_after=_int(diagram_raw, "diagram.retire_after", 3, 1, 100),
+        groups=_groups(raw.get("groups", [])),
+        synced_groups=_synced_groups(sync_raw),
+        group_detail=_choice(sync_raw, "sync.group_detail", "process", ("process", "server")),
     )
 
 
@@ -505,6 +514,41 @@ def _curation(diagram: Mapping[str, Any], *, base: Path) -> tuple[str, str] | No
         return None
     path = _path(diagram, "diagram.curation_file", base)
     return str(path), read_text_file(path, what="diagram.curation_file")
+
+
+def _groups(tables: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``[[groups]]``: ``name`` and ``servers`` each, names unique (case-insensitively)."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError("groups must be [[groups]] tables, each with name = \"...\" and servers = [...]")
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for number, table in enumerate(tables, 1):
+        where = f"[[groups]] number {number}"
+        unknown = sorted(set(table) - {"name", "servers"})
+        name, servers = table.get("name"), table.get("servers")
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]}: a group has name and servers")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}: name is missing: give the application's name")
+        if not isinstance(servers, list) or not servers or not all(isinstance(x, str) and x.strip() for x in servers):
+            raise ConfigError(f"{where} ({name}): servers must be a list of server names")
+        if name.strip().lower() in found:
+            raise ConfigError(f"{where}: a group named {name!r} is defined twice")
+        found[name.strip().lower()] = (name.strip(), tuple(x.strip() for x in servers))
+    return tuple(found.values())
+
+
+def _synced_groups(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    groups = raw.get("groups", [])
+    if not isinstance(groups, list) or not all(isinstance(g, str) and g.strip() for g in groups):
+        raise ConfigError(f"sync.groups = {groups!r} must be a list of group names, or [\"*\"] for every group")
+    return tuple(g.strip() for g in groups)
+
+
+def _choice(raw: Mapping[str, Any], key: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = _string(raw, key, default)
+    if value not in allowed:
+        raise ConfigError(f"{key} = {value!r}: allowed {', '.join(allowed)}")
+    return value
 
 
 def _rollup(raw: Mapping[str, Any], key: str) -> tuple[str, int | None]:

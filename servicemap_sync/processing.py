@@ -100,6 +100,13 @@ class MapJob:
     history: dict | None = None
     #: the last published pack, for the HTML page's "changed since" marks (``review.Previous``)
     page_previous: object | None = None
+    #: a machine group's DA instead of a server's: its name, its members' maps (or the source's
+    #: group map), the members without data, and the detail of its boxes
+    group: str | None = None
+    members: tuple[ServerMap, ...] = ()
+    group_map: object | None = None
+    missing: tuple[str, ...] = ()
+    group_detail: str = "process"
 
 
 @dataclass(frozen=True)
@@ -125,10 +132,16 @@ def shaped_graph(job: MapJob) -> Shaped:
         ServiceMapRequestError: the body is not JSON; ParseError: it is not a map.
     """
     from .graph import build_graph, shape
+    from .graph.group import build_group_graph
 
-    server_map = job.server_map or _parser(job.parser)(job.raw, server=job.server, focus_machine=job.focus_machine)
-    graph = build_graph(server_map, include_self_links=job.include_self_links)
-    del server_map  # the graph holds what it needs; the model goes before rendering allocates
+    if job.group is not None:
+        graph = build_group_graph(job.group, job.group_map or job.members, detail=job.group_detail,
+                                  include_self_links=job.include_self_links, missing=job.missing)
+    else:
+        server_map = job.server_map or _parser(job.parser)(job.raw, server=job.server,
+                                                           focus_machine=job.focus_machine)
+        graph = build_graph(server_map, include_self_links=job.include_self_links)
+        del server_map  # the graph holds what it needs; the model goes before rendering allocates
     rules, curation, guards, stability = job.shaping.load()
     shaped = shape(graph, rules=rules, guards=guards, curation=curation, history=job.history, stability=stability,
                    fresh=job.shaping.fresh)
@@ -157,10 +170,16 @@ def process_map(job: MapJob) -> ProcessedMap:
     left_out = {d.label: f"{d.decision} by {d.name}" for d in shaped.explanation
                 if d.item == "box" and d.decision != "kept" and d.by != "default"}
     return ProcessedMap(
-        rendered, graph.nodes[graph.graph["focus"]].get("os_family"), shaped.history, shaped.notes, left_out,
+        rendered, graph.nodes[graph.graph["focus"]].get("os_family") if graph.graph["focus"] in graph else None,
+        shaped.history, shaped.notes, left_out,
         render_server_page(diagram, previous=job.page_previous, version=job.version),
         index_entry(diagram, status="", previous=job.page_previous, version=job.version),
     )
+
+
+def parse_fetched(fetched, *, server: str, focus_machine: str) -> ServerMap:
+    """A fetched map as the model (a group member's map: merged in the fetch thread)."""
+    return fetched.server_map or _parser(fetched.parser)(fetched.raw, server=server, focus_machine=focus_machine)
 
 
 def _parser(key: str) -> Callable[..., ServerMap]:

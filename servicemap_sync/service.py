@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -23,6 +23,7 @@ from .config import Settings
 from .errors import ConfigError, SourceError, SyncError
 from .model import Machine, MatchedServer, ServerFailure
 from .processing import MapJob, MapProcessor
+from .sources.base import FetchedMap
 from .publish.report import ChangeReport, ServerChange
 from .publish.state import FAILED, PUBLISHED, REMOVED, UNCHANGED
 
@@ -151,7 +152,7 @@ class SyncService:
         self._shaping.load()  # a rule that can never match, a bad curation line: stop now, before any request
 
     def sync(self, *, progress: Progress | None = None, servers: Iterable[str] | None = None,
-             force: bool = False, command: str = "sync") -> RunSummary:
+             force: bool = False, command: str = "sync", groups: Sequence[str] | None = None) -> RunSummary:
         """Publish every server whose management pack changed (``force``: publish regardless).
 
         A full pass (``servers`` None) also moves the packs of servers that left the group out of
@@ -177,7 +178,9 @@ class SyncService:
             publisher = _Publisher(self.settings, self._shaping, state, changes, force=force, now=self._now)
             try:
                 self._pass(summary, progress, servers, publisher=publisher, state=state,
-                           members_only=command == "rebuild", remove_departed=servers is None)
+                           members_only=command == "rebuild", remove_departed=servers is None,
+                           groups=groups if groups is not None else
+                           (self.settings.synced_groups if servers is None else None))
             except KeyboardInterrupt:
                 summary.interrupted = changes.interrupted = True
                 summary.report_paths = self._report(changes, summary, run_id)
@@ -230,6 +233,10 @@ class SyncService:
         except SyncError as exc:
             log.error("status file not written: %s", exc)
 
+    def rebuild_group(self, group: str) -> RunSummary:
+        """One machine group's DA now, published as a new version whatever change detection says."""
+        return self.sync(servers=[], force=True, command="rebuild", groups=[group])
+
     def rebuild(self, server: str, *, progress: Progress | None = None) -> RunSummary:
         """One server of the Servers Group now (any spelling of it), published as a new version
         whatever change detection says.
@@ -273,7 +280,8 @@ class SyncService:
                                 index_entry=replace(processed.index_entry, status=EXPORTED, version=version))
 
         with _read_only_state(self.settings.state_path) as state:
-            self._pass(summary, progress, servers, publisher=write, state=state)
+            self._pass(summary, progress, servers, publisher=write, state=state,
+                       groups=self.settings.synced_groups if servers is None else None)
         _write_index(directory, [_index_row(r) for r in summary.results])
         summary.results = [replace(r, index_entry=None) for r in summary.results]
         summary.finished = self._now()
@@ -306,7 +314,8 @@ class SyncService:
                 return ServerResult(target.name, PUBLISHED, machine=target.machine.name, mp_id=rendered.mp_id,
                                     version=rendered.version, change=change)
 
-            self._pass(summary, progress, servers, publisher=preview, state=state, remove_departed=servers is None)
+            self._pass(summary, progress, servers, publisher=preview, state=state, remove_departed=servers is None,
+                       groups=self.settings.synced_groups if servers is None else None)
         summary.finished = self._now()
         return summary
 
@@ -343,7 +352,8 @@ class SyncService:
         return shaped[0]
 
     def _pass(self, summary: RunSummary, progress: Progress | None, servers: Iterable[str] | None, *, publisher,
-              state, members_only: bool = False, remove_departed: bool = False) -> None:
+              state, members_only: bool = False, remove_departed: bool = False,
+              groups: Sequence[str] | None = None) -> None:
         """Match, then draw each target with ``publisher`` in the worker threads.
 
         Args:
@@ -351,6 +361,7 @@ class SyncService:
             state: the state store (None for an export before any sync).
             members_only: refuse names that are not members of the Servers Group (rebuild).
             remove_departed: move the packs of servers that left the group aside (a full sync).
+            groups: the machine groups whose DAs to draw after the servers (``("*",)``: all).
         """
         from .gctuning import relaxed_gc
         from .sources import open_source
@@ -384,9 +395,57 @@ class SyncService:
             source.plan([t.matched for t in targets], start=start, end=end)
             one = partial(self._one, source, publisher, process, start, end)
             self._run_workers(summary, progress, publisher, targets, one)
+            if groups is not None:
+                for result in self._groups(groups, source, machines, publisher, process, start, end):
+                    self._record(summary, progress, publisher, result)
             stats = getattr(source, "stats", None)
             if stats is not None:
                 summary.requests, summary.throttled = stats.requests, stats.throttled
+
+    def _groups(self, wanted: Sequence[str], source, machines: list[Machine], publisher, process: MapProcessor,
+                start: datetime, end: datetime) -> Iterator[ServerResult]:
+        """Each wanted group's DA, one after the other: ``[[groups]]`` of the configuration (its
+        members' maps, merged), else the source's own groups (Service Map: one group map each).
+        A member without data leaves the group drawn with the others and is named as a failure."""
+        from .mp.ids import group_mp_id
+        from .processing import parse_fetched
+        from .sources.matching import match_servers
+
+        defined = {name.lower(): (name, servers) for name, servers in self.settings.groups}
+        native = {}
+        every = "*" in wanted
+        if hasattr(source, "list_groups") and (every or any(w.lower() not in defined for w in wanted)):
+            native = {g.label.lower(): g for g in source.list_groups(start=start, end=end)}
+        labels = {**{k: g.label for k, g in native.items()}, **{k: v[0] for k, v in defined.items()}}
+        names = sorted(labels) if every else [w.lower() for w in wanted]
+        for key in names:
+            label = labels.get(key) or next(w for w in wanted if w.lower() == key)
+            target = Target(f"group:{label}", _group_machine(label), (), group_mp_id(self.settings.mp_id_prefix, label))
+            try:
+                if key in defined:
+                    matched, failures = match_servers(defined[key][1], machines)
+                    members, missing = [], [f"{f.server}: {f.reason}" for f in failures]
+                    for item in {m.machine.key: m for m in matched}.values():
+                        try:
+                            fetched = source.fetch(item, start=start, end=end)
+                            members.append(parse_fetched(fetched, server=item.server, focus_machine=item.machine.name))
+                        except SyncError as exc:
+                            missing.append(f"{item.server}: {exc}")
+                    fetched = FetchedMap(group=label, members=tuple(members), missing=tuple(missing))
+                elif key in native:
+                    fetched = source.fetch_group(native[key], start=start, end=end)
+                else:
+                    raise ConfigError(f"no machine group named {label!r}: define it as [[groups]] in the configuration"
+                                      f"{' or in Service Map' if hasattr(source, 'list_groups') else ''}")
+                result = publisher(target, fetched, process)
+            except ConfigError as exc:
+                result = ServerResult(target.name, FAILED, reason=str(exc))
+            except SyncError as exc:
+                result = ServerResult(target.name, FAILED, mp_id=target.mp_id, reason=str(exc))
+            yield result
+            for member in fetched.missing if result.status != FAILED else ():
+                yield ServerResult(member.split(":", 1)[0], FAILED,
+                                   reason=f"member of group {label!r}, drawn without it: {member.split(': ', 1)[-1]}")
 
     def _run_workers(self, summary, progress, publisher, targets: list[Target],
                      one: Callable[[Target], ServerResult]) -> None:
@@ -560,6 +619,14 @@ def _refuse_outsiders(asked: list[MatchedServer], members: set, settings: Settin
             )
 
 
+def _group_machine(name: str) -> Machine:
+    """A stand-in machine for a group's target (a group is drawn from several)."""
+    from .model import DISCOVERED, machine_key
+
+    return Machine(key=machine_key(f"group:{name}"), id="", name=f"group:{name}", display_name=name,
+                   monitoring_state=DISCOVERED)
+
+
 def page_name(mp_id: str) -> str:
     """``<MP ID>.html``: a server's review page, beside its pack."""
     from .review import page_filename
@@ -609,7 +676,7 @@ def _departed(settings: Settings, state, targets: list[Target]) -> list:
     drawn = {t.name.lower() for t in targets}
     entries = {e.lower() for e in settings.servers}
     return [row for row in state.all()
-            if not row.removed and row.mp_id and row.server.lower() not in drawn
+            if not row.removed and row.mp_id and row.server.lower() not in drawn and not row.server.startswith("group:")
             and not {row.server.lower(), *(a.lower() for a in state.aliases(row.server))} & entries]
 
 
@@ -654,7 +721,8 @@ def _job(settings: Settings, shaping, target: Target, fetched, *, version: str, 
         size=fetched.size,
         mp_id=target.mp_id, scom_version=settings.scom_version, da_rollup=settings.da_rollup,
         box_rollup=settings.box_rollup, shaping=shaping, history=before.history if before else None,
-        page_previous=Previous.from_state(before),
+        page_previous=Previous.from_state(before), group=fetched.group, members=fetched.members,
+        group_map=fetched.group_map, missing=fetched.missing, group_detail=settings.group_detail,
     )
 
 

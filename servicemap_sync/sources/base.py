@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ..model import Machine, MatchedServer, ServerMap
+from ..model import GroupMap, Machine, MachineGroup, MatchedServer, ServerMap
 
 #: Service Map JSON bytes per node or edge of a map (the sample estate's maps average 1.5 to 2 KB)
 BYTES_PER_ITEM = 1536
@@ -38,6 +38,12 @@ class FetchedMap:
     server_map: ServerMap | None = None
     raw: bytes | None = None
     parser: str | None = None
+    #: a machine group's DA instead: the group's name, and its map as the source gave it
+    #: (Service Map's group map) or its members' maps, with the members that have none
+    group: str | None = None
+    group_map: GroupMap | None = None
+    members: tuple[ServerMap, ...] = ()
+    missing: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -48,7 +54,7 @@ class FetchedMap:
             return len(self.raw)
         m = self.server_map
         if m is None:
-            return 0
+            return 0  # a group is processed in the fetch thread
         items = (len(m.machines) + len(m.processes) + len(m.ports) + len(m.client_groups) + len(m.connections)
                  + len(m.acceptors))
         return items * BYTES_PER_ITEM
@@ -71,6 +77,16 @@ class Source(Protocol):
 
     def close(self) -> None:
         """Release connections and files; called once when the run ends."""
+
+
+class GroupSource(Protocol):
+    """A source that also knows machine groups of its own (Service Map's ``machineGroups``)."""
+
+    def list_groups(self, *, start: datetime, end: datetime) -> Iterable[MachineGroup]:
+        """The groups the source knows in ``[start, end]``, members as machine resource names."""
+
+    def fetch_group(self, group: MachineGroup, *, start: datetime, end: datetime) -> FetchedMap:
+        """The group's map in one request (``FetchedMap.group_map``)."""
 
 
 #: parser key -> "module:function" taking (raw, server=, focus_machine=) and returning a ServerMap;

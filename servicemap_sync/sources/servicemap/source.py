@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from ...model import Machine, MatchedServer
+from ...model import Machine, MachineGroup, MatchedServer
 from ..base import FetchedMap
 from ..transport import ArmTransport
 from .client import ServiceMapClient
@@ -32,6 +32,13 @@ class ServiceMapSource:
     def fetch(self, item: MatchedServer, *, start: datetime, end: datetime) -> FetchedMap:
         raw = self._client.fetch_map(item.server, item.machine, start=start, end=end)
         return FetchedMap(raw=raw, parser="servicemap")
+
+    def list_groups(self, *, start: datetime, end: datetime) -> Iterator[MachineGroup]:
+        return self._client.list_machine_groups(start=start, end=end)
+
+    def fetch_group(self, group: MachineGroup, *, start: datetime, end: datetime) -> FetchedMap:
+        """One ``map:machine-group-dependency`` request: fewer than one map per member."""
+        return FetchedMap(group=group.label, group_map=self._client.generate_group_map(group, start=start, end=end))
 
     def close(self) -> None:
         """The session that made the client closes the transport."""
