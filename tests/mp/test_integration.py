@@ -272,3 +272,16 @@ def test_script_under_pwsh(case, tmp_path: Path):
         assert str(status) in bag["RunDetail"] and bag["ServersState"] == "Unknown"
     if case == "a failed server":
         assert bag["FailedCount"] == 1 and "web01" not in bag["FailedServers"]
+
+
+@pytest.mark.parametrize("old, new, rule", [
+    (b"<Category>AvailabilityHealth</Category>", b"<Categori>AvailabilityHealth</Categori>", "unknown-element"),
+    (b"<Category>AvailabilityHealth</Category>", b"", "missing-element"),
+    (b"<OperationalStates>", b"<Category>Custom</Category><OperationalStates>", "order"),
+    (b' ParentMonitorID="Health!System.Health.AvailabilityState"', b"", "required-attr"),
+])
+def test_validator_checks_the_unit_monitors(old, new, rule):
+    xml = render()
+    assert old in xml
+    rules = {p.rule for p in validate_bytes(xml.replace(old, new, 1), filename=f"{MP}.xml")}
+    assert rule in rules, rules
