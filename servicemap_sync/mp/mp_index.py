@@ -56,7 +56,7 @@ VALUE_OVERRIDES = frozenset({
     "SecureReferenceOverride",
 })
 #: MP elements whose content model is checked.
-SHAPED_ELEMENTS = frozenset({"RelationshipType", "Discovery", "DependencyMonitor", *VALUE_OVERRIDES})
+SHAPED_ELEMENTS = frozenset({"RelationshipType", "Discovery", "DependencyMonitor", "UnitMonitor", *VALUE_OVERRIDES})
 #: Checked wherever it occurs outside the language packs.
 MEMBERSHIP_RULE = "MembershipRule"
 #: Children whose text is part of their parent's shape (``schema`` checks their values).
@@ -80,6 +80,7 @@ REQUIRED = {
     "Rule": ("ID", "Target", "Enabled"),
     "DependencyMonitor": ("ID", "Accessibility", "Enabled", "Target", "ParentMonitorID",
                           "RelationshipType", "MemberMonitor"),
+    "UnitMonitor": ("ID", "Accessibility", "Enabled", "Target", "ParentMonitorID", "TypeID"),  # the integration pack
     "View": ("ID", "Accessibility", "Enabled", "Target", "TypeID"),
     "Folder": ("ID", "Accessibility", "ParentFolder"),
     "FolderItem": ("ElementID", "Folder"),

@@ -54,6 +54,11 @@ CONTENT: dict[str, tuple[tuple[str, int, int], ...]] = {
     "DependencyMonitor": (("Category", 1, 1), ("AlertSettings", 0, 1), ("Algorithm", 1, 1),
                           ("AlgorithmParameter", 0, 1), ("MemberInMaintenance", 0, 1),
                           ("MemberUnAvailable", 0, 1)),
+    # the integration pack's monitors (servicemap_sync.mp.integration): the order of
+    # examples/Microsoft.SQLServer.Windows.RunAs.Addendum.xml; the later children are not required
+    # here, as the guide does not say they are
+    "UnitMonitor": (("Category", 1, 1), ("AlertSettings", 0, 1), ("OperationalStates", 0, 1),
+                    ("Configuration", 0, 1)),
     "MembershipRule": (("MonitoringClass", 1, 1), ("RelationshipClass", 1, 1), ("Expression", 0, 1),
                        ("IncludeList", 0, 1), ("ExcludeList", 0, 1)),
     "RelationshipType": (("Source", 1, 1), ("Target", 1, 1), ("Property", 0, _MANY)),
