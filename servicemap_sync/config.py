@@ -135,6 +135,8 @@ class Settings:
     synced_groups: tuple[str, ...] = ()
     #: a group DA's boxes: each member's processes, or one box per member server
     group_detail: str = "process"
+    #: (host, status_path) of the integration management pack, or None for no such pack
+    integration: tuple[str, str] | None = None
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -215,6 +217,7 @@ _KNOWN_KEYS = {
     }),
     "source": frozenset({"kind", "snapshot_dir", "hosts_file", "batch_size"}),
     "mp": frozenset({"scom_version", "da_rollup", "box_rollup"}),
+    "integration": frozenset({"host", "status_path"}),
     "diagram": frozenset({"max_per_layer", "max_boxes", "appear_after", "retire_after", "curation_file", "rules_file"}),
     "sync": frozenset({
         "servers", "servers_file", "override_mp", "rule_id", "concurrency", "max_response_mb", "include_self_links",
@@ -245,6 +248,10 @@ def settings_from_dict(
     source_raw = _section(raw, "source")
     mp_raw = _section(raw, "mp")
     diagram_raw = _section(raw, "diagram")
+    integration_raw = _section(raw, "integration")
+    if bool(integration_raw) and not {"host", "status_path"} <= set(integration_raw):
+        raise ConfigError("[integration] needs both host (the Windows computer that reads the status file) and "
+                          "status_path (status.json as that computer sees it)")
     scom_version = _string(mp_raw, "mp.scom_version", SCOM_RELEASES[0]).replace(" ", "").upper()
     if scom_version not in SCOM_RELEASES:
         raise ConfigError(f"mp.scom_version = {mp_raw['scom_version']!r}: allowed {', '.join(SCOM_RELEASES)} (the "
@@ -304,6 +311,8 @@ def settings_from_dict(
         groups=_groups(raw.get("groups", [])),
         synced_groups=_synced_groups(sync_raw),
         group_detail=_choice(sync_raw, "sync.group_detail", "process", ("process", "server")),
+        integration=(_string(integration_raw, "integration.host", None),
+                     _string(integration_raw, "integration.status_path", None)) if integration_raw else None,
     )
 
 

@@ -192,6 +192,7 @@ class SyncService:
             summary.report_paths = self._report(changes, summary, run_id)
             _write_index(out, publisher.index)
             _write_lab_kit(out)
+            _write_integration_pack(self.settings)
             self._finish(state, run_id, summary, exit_code=summary.exit_code)
             if self._log_servers:
                 _log_summary(summary)
@@ -653,6 +654,31 @@ def _write_index(folder: Path, rows: list) -> None:
         publish_file(folder, "index.html", render_index_page(rows))
     except SyncError as exc:
         log.error("review index not written: %s", exc)
+
+
+def _write_integration_pack(settings: Settings) -> None:
+    """``<prefix>.Integration.xml`` when ``[integration]`` is set: SCOM's own view of the sync's
+    health. Published only when its content changed, with the next version, like a server's pack."""
+    from .mp import integration_mp_id, render_integration_pack
+    from .publish import next_version, publish_file, read_published
+
+    if settings.integration is None:
+        return
+    host, status_path = settings.integration
+    filename = f"{integration_mp_id(settings.mp_id_prefix)}.xml"
+    previous = read_published(settings.output_directory / filename)
+
+    def render(version: str) -> bytes:
+        return render_integration_pack(mp_id_prefix=settings.mp_id_prefix, host=host, status_path=status_path,
+                                       interval_seconds=settings.schedule.interval_seconds, version=version,
+                                       scom_version=settings.scom_version)
+
+    try:
+        if previous is not None and render(previous.version) == previous.xml:
+            return
+        publish_file(settings.output_directory, filename, render(next_version(previous.version if previous else None)))
+    except SyncError as exc:
+        log.error("integration management pack not written: %s", exc)
 
 
 def _write_lab_kit(out: Path) -> None:

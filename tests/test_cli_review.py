@@ -119,3 +119,31 @@ def test_every_run_leaves_a_status_file_and_prometheus_figures(sample_emu, tmp_p
     run = invoke(config, sample_emu, "sync", env={"AZURE_CLIENT_SECRET": "wrong"})
     assert run.exit_code == 2
     assert json.loads((out / "status.json").read_text())["last_run"]["exit_code"] == 2
+
+
+def test_the_integration_pack_is_written_when_configured_and_only_when_it_changes(sample_emu, tmp_path) -> None:
+    from servicemap_sync.mp.validate import validate_file
+
+    config = config_file(sample_emu, tmp_path, servers=["web01.contoso.com"])
+    config.write_text(config.read_text() + '\n[integration]\nhost = "ms01.contoso.com"\n'
+                      'status_path = "\\\\\\\\files01\\\\sync\\\\status.json"\n', encoding="utf-8")
+    pack = tmp_path / "out" / "ServiceMapSync.Integration.xml"
+    assert invoke(config, sample_emu, "sync").exit_code == 0
+    assert validate_file(pack) == [] and b"<Version>1.0.0.0</Version>" in pack.read_bytes()
+    text = pack.read_text()
+    assert "ms01.contoso.com" in text and "\\\\files01\\sync\\status.json" in text
+    first = pack.stat().st_mtime_ns
+    assert invoke(config, sample_emu, "sync").exit_code == 0
+    assert pack.stat().st_mtime_ns == first  # unchanged: not rewritten
+    assert invoke(config, sample_emu, "sync", "--interval-seconds", "5").exit_code == 2  # sync has no such flag
+    config.write_text(config.read_text().replace('servers = ["web01.contoso.com"]',
+                                                 'servers = ["web01.contoso.com"]\ninterval_seconds = 1800'))
+    assert invoke(config, sample_emu, "sync").exit_code == 0
+    assert b"<Version>1.0.0.1</Version>" in pack.read_bytes() and validate_file(pack) == []
+
+
+def test_integration_needs_both_keys(tmp_path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[source]\nkind = "netstat"\nsnapshot_dir = "s"\n[integration]\nhost = "ms01"\n')
+    run = invoke(config, None, "overrides")
+    assert run.exit_code == 2 and "status_path" in run.stderr
