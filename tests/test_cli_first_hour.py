@@ -363,3 +363,28 @@ def test_two_names_that_clean_to_one_id_both_publish_with_ids_that_never_move(sa
     again = invoke(config, sample_emu, "sync", "--force")
     assert again.exit_code == 0 and xml_names(out) == names
     assert "carries a suffix" in invoke(config, None, "servers").stdout
+
+
+def test_a_machine_without_fqdn_is_found_by_netbios_name_and_servers_warns(sample_emu, tmp_path) -> None:
+    """Issue 13, item 4: the box uses NetbiosComputerName, and servers says what SCOM cannot do."""
+    import copy
+
+    from scenario_lookup import machine_named
+
+    sql = machine_named(sample_emu.scenario, "sql01")
+    machines = copy.deepcopy(list(sample_emu.scenario.machines.values()))
+    for machine in machines:
+        if machine["name"] == sql:  # no FQDN and no DNS name: the domain is not known either
+            machine["properties"].update(fullyQualifiedDomainName=None, networking={"dnsNames": []})
+    sample_emu.set_machines(machines)
+    served = copy.deepcopy(sample_emu.scenario.maps[sql])
+    for node in served["nodes"]["machines"]:
+        if node["name"] == sql:
+            node["properties"].update(fullyQualifiedDomainName=None, networking={"dnsNames": []})
+    sample_emu.set_map(sql, served)
+    config = config_file(sample_emu, tmp_path, servers=["SQL01"])
+    assert invoke(config, sample_emu, "sync").exit_code == 0
+    (pack,) = (tmp_path / "out").glob("*.xml")
+    assert validate_file(pack) == [] and "NetbiosComputerName" in pack.read_text()
+    listed = invoke(config, None, "servers").stdout
+    assert "warning:" in listed and "SQL01" in listed
