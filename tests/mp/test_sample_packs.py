@@ -17,45 +17,12 @@ from servicemap_sync.graph import build_graph
 from servicemap_sync.mp import render_management_pack
 from servicemap_sync.mp.validate import validate_bytes
 from servicemap_sync.sources.servicemap.parse import parse_map_response
+from group_estate import expected_boxes_and_arrows
 from scenario_lookup import machine_named
 
 SCENARIO = load_scenario()
-KINDS = {"Machine": "machine", "Process": "process", "Clients": "clients"}
+KINDS = {"Machine": "machine", "Process": "process", "Clients": "clientGroup"}
 
-
-def _machine_of(ref: dict) -> str:
-    return ref["properties"]["machine"]["name"].lower()
-
-
-def expected_boxes_and_arrows(the_map: dict, focus: str) -> tuple[set, set]:
-    """Boxes ``(kind, name)`` and arrows ``(from box, to box, port)`` the map implies for ``focus``."""
-    boxes = {("machine", focus)}
-    arrows = set()
-    for connection in the_map["edges"]["connections"]:
-        props = connection["properties"]
-        source, target = props["source"], props["destination"]
-        port = (props.get("serverPort") or {}).get("properties", {})
-        if str(port.get("ipAddress", "")).startswith("127."):
-            continue
-        target_machine = _machine_of(target)
-        if source["kind"] == "ref:clientgroup":
-            source_machine, source_box = None, ("clients", source["name"].lower())
-        else:
-            source_machine = _machine_of(source)
-            if source_machine == target_machine:
-                continue  # a self-link
-            source_box = ("process", source["name"].lower()) if source_machine == focus else ("machine", source_machine)
-        if focus not in (source_machine, target_machine):
-            continue
-        target_box = ("process", target["name"].lower()) if target_machine == focus else ("machine", target_machine)
-        boxes |= {source_box, target_box}
-        arrows.add((source_box, target_box, port.get("portNumber")))
-    for acceptor in the_map["edges"]["acceptors"]:
-        process = acceptor["properties"]["destination"]
-        listens_on = acceptor["properties"]["source"].get("properties", {}).get("ipAddress", "")
-        if _machine_of(process) == focus and not listens_on.startswith("127."):  # loopback is left out
-            boxes.add(("process", process["name"].lower()))
-    return boxes, arrows
 
 
 def _kind(mp_id: str, component_id: str) -> str:
@@ -74,7 +41,7 @@ def test_sample_server_pack_has_the_boxes_and_arrows_of_its_map(server: str, mac
     rendered = render_management_pack(build_graph(server_map), mp_id_prefix="Contoso.SvcMap", version="1.0.0.0")
 
     assert validate_bytes(rendered.xml, filename=rendered.filename) == []
-    boxes, arrows = expected_boxes_and_arrows(the_map, machine.lower())
+    boxes, arrows = expected_boxes_and_arrows([the_map], {machine.lower()})  # a server: a group of one
     assert Counter(_kind(rendered.mp_id, c) for c in rendered.components) == Counter(kind for kind, _ in boxes)
     assert Counter((_kind(rendered.mp_id, a), _kind(rendered.mp_id, b), port) for a, b, port in rendered.arrows) == \
         Counter((a[0], b[0], f":{port}" if port is not None else "") for a, b, port in arrows)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from group_estate import expected_boxes_and_arrows
+
 from servicemap_sync.review import (
     Previous, index_entry, page_filename, render_graph_page, render_index_page, render_server_page,
 )
@@ -99,40 +101,15 @@ def _shown_label(box: dict) -> str:
 
 def _expected_from_map(server: str) -> tuple[Counter, Counter]:
     """Boxes by kind and arrows by (from kind, to kind, port) implied by the raw sample map,
-    worked out without the product (the same reading as tests/mp/test_sample_packs.py)."""
+    worked out without the product (``group_estate``'s reading: a server is a group of one)."""
     body, machine = sample_map_body(server)
-    the_map, focus = body["map"], machine.lower()
+    boxes, arrows = expected_boxes_and_arrows([body["map"]], {machine.lower()})
 
-    def machine_of(ref: dict) -> str:
-        return ref["properties"]["machine"]["name"].lower()
+    def kind(box: tuple[str, str]) -> str:
+        return "server" if box == ("machine", machine.lower()) else box[0]
 
-    boxes, arrows = {("server", focus)}, set()
-    for connection in the_map["edges"]["connections"]:
-        props = connection["properties"]
-        source, target = props["source"], props["destination"]
-        port = (props.get("serverPort") or {}).get("properties", {})
-        if str(port.get("ipAddress", "")).startswith("127."):
-            continue
-        target_machine = machine_of(target)
-        if source["kind"] == "ref:clientgroup":
-            source_machine, source_box = None, ("clientGroup", source["name"].lower())
-        else:
-            source_machine = machine_of(source)
-            if source_machine == target_machine:
-                continue
-            source_box = ("process", source["name"].lower()) if source_machine == focus else ("machine", source_machine)
-        if focus not in (source_machine, target_machine):
-            continue
-        target_box = ("process", target["name"].lower()) if target_machine == focus else ("machine", target_machine)
-        boxes |= {source_box, target_box}
-        arrows.add((source_box, target_box, port.get("portNumber")))
-    for acceptor in the_map["edges"]["acceptors"]:
-        process = acceptor["properties"]["destination"]
-        listens_on = acceptor["properties"]["source"].get("properties", {}).get("ipAddress", "")
-        if machine_of(process) == focus and not listens_on.startswith("127."):
-            boxes.add(("process", process["name"].lower()))
-    return (Counter(kind for kind, _ in boxes),
-            Counter((a[0], b[0], f":{port}" if port is not None else "") for a, b, port in arrows))
+    return (Counter(kind(box) for box in boxes),
+            Counter((kind(a), kind(b), f":{port}" if port is not None else "") for a, b, port in arrows))
 
 
 @pytest.mark.parametrize("server", SCENARIO.servers_group)

@@ -101,8 +101,13 @@ def parse_machine(obj: object, *, where: str = "machine") -> Machine:
     Raises:
         ParseError: naming ``where`` and the JSON path inside ``obj``.
     """
+    return _resource(obj, careful_machine, where)
+
+
+def _resource(obj: object, read: Callable[[object, str], Any], where: str) -> Any:
+    """One resource read by ``read``; its faults become a ParseError naming ``where`` and the path."""
     try:
-        return careful_machine(obj, "")
+        return read(obj, "")
     except Invalid as exc:
         field = field_name(exc.path)
         raise ParseError(f"{where}: {field}: {exc.what}", field=field) from None
@@ -159,11 +164,7 @@ def parse_machine_group(obj: object, *, where: str = "machine group") -> Machine
     Raises:
         ParseError: naming ``where`` and the JSON path inside ``obj``.
     """
-    try:
-        return _machine_group(obj, "")
-    except Invalid as exc:
-        field = field_name(exc.path)
-        raise ParseError(f"{where}: {field}: {exc.what}", field=field) from None
+    return _resource(obj, _machine_group, where)
 
 
 def parse_machine_group_page(body: object) -> tuple[list[MachineGroup], str | None]:
