@@ -1,23 +1,29 @@
 """The VM insights source: the run's machines and each server's map from the VM insights tables.
 
 Queries go out per *batch* of servers, not per server: :meth:`VmInsightsSource.plan` groups the
-matched servers (``batch_size`` each), and the first :meth:`~VmInsightsSource.fetch` of a server
-runs its batch's three queries (connections, then the processes and ports of the servers and
-of every monitored peer they talked to) while the pool's other threads asking for servers of the
-same batch wait for it. 1,000 servers cost ``3 × ceil(1000 / batch_size)`` queries plus one for
-the machine list.
+matched servers (``batch_size`` each) and starts the first batches' queries at once, in the
+background, so they overlap with the processing of the maps already fetched. A batch asks for its
+connections, then (at the same time) for the processes and the ports of its servers and of every
+monitored peer they talked to; it needs the connections first to know the peers. A
+:meth:`~VmInsightsSource.fetch` waits for its server's batch, and each batch it reaches lets the
+next one start, so at most :data:`BATCHES_AHEAD` batches beyond the one being fetched are read
+ahead and held in memory. The client keeps the queries in flight to its limit (4) and under its
+rate limiter whatever the batches ask. 1,000 servers cost ``3 × ceil(1000 / batch_size)`` queries
+plus one for the machine list.
 
 An answer the service marks partial, or that reaches the row limit, is never used: the machine
 list is halved and each half asked again, down to one machine, whose answer alone is then too
 large and fails that server only. A query that keeps failing (after the client's retries) fails
-the servers it was for, each named with the reason, and no other.
+the servers it was for, each named with the reason, and no other. The outcome of a batch does not
+depend on the order its queries finish in.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -38,20 +44,23 @@ DEFAULT_BATCH_SIZE = 100
 BATCH_SIZE_RANGE = (1, 1000)
 
 
+#: batches whose queries may run ahead of the one the fetches have reached (each holds its maps
+#: until they are fetched, so this bounds the memory read ahead, not only the requests)
+BATCHES_AHEAD = 2
+
+
 @dataclass
 class _Batch:
-    """Servers whose maps come from the same queries; the first fetch runs them, under the lock."""
+    """Servers whose maps come from the same queries; ``future`` is set when they are started."""
 
+    index: int
     items: tuple[MatchedServer, ...]
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    results: dict[str, ServerMap | SyncError] | None = None
+    future: Future | None = None
+    #: servers whose outcome has not been handed out yet (the outcomes are released as they are)
+    waiting: set[str] = field(default_factory=set)
 
-    def result(self, server: str, run: Callable[[tuple[MatchedServer, ...]], dict[str, ServerMap | SyncError]]
-               ) -> ServerMap | SyncError:
-        with self.lock:
-            if self.results is None:
-                self.results = run(self.items)
-            return self.results[server]
+    def __post_init__(self) -> None:
+        self.waiting = {item.server for item in self.items}
 
 
 class VmInsightsSource:
@@ -92,8 +101,16 @@ class VmInsightsSource:
                                   ca_bundle=ca_bundle, timeout_seconds=timeout_seconds, retry=retry,
                                   max_concurrent=max_concurrent_queries)
         self._lock = threading.Lock()
+        self._inventory_lock = threading.Lock()
         self._inventory: Inventory | None = None
         self._batches: dict[str, _Batch] = {}
+        self._planned: list[_Batch] = []
+        self._closed = False
+        # a batch's own thread asks for its connections and processes; its ports go to the second
+        # pool, whose threads never wait for another task, so neither pool can deadlock
+        self._batch_pool = ThreadPoolExecutor(max(1, max_concurrent_queries // 2),
+                                              thread_name_prefix="vminsights-batch")
+        self._query_pool = ThreadPoolExecutor(max(1, max_concurrent_queries), thread_name_prefix="vminsights-query")
 
     @property
     def stats(self):
@@ -110,15 +127,20 @@ class VmInsightsSource:
         return tuple(self._load_inventory(start, end).machines.values())
 
     def plan(self, items: Sequence[MatchedServer], *, start: datetime, end: datetime) -> None:
-        """Group ``items`` into batches of ``batch_size``, in the order given; nothing is sent yet."""
+        """Group ``items`` into batches of ``batch_size``, in the order given, and start the queries
+        of the first ``1 + BATCHES_AHEAD`` batches in the background."""
         with self._lock:
             for first in range(0, len(items), self._batch_size):
-                batch = _Batch(tuple(items[first:first + self._batch_size]))
+                batch = _Batch(len(self._planned), tuple(items[first:first + self._batch_size]))
+                self._planned.append(batch)
                 for item in batch.items:
                     self._batches[item.server] = batch
+            if self._planned:
+                self._start_through(self._planned[0].index + BATCHES_AHEAD, start, end)
 
     def fetch(self, item: MatchedServer, *, start: datetime, end: datetime) -> FetchedMap:
-        """The map of ``item``, from its batch's answers (running them on the batch's first fetch).
+        """The map of ``item``, from its batch's answers (waiting for them; starting them if they are
+        not yet, and letting the batches after it start).
 
         Raises:
             QueryError: a query for this server failed after its retries or was too large.
@@ -126,19 +148,48 @@ class VmInsightsSource:
         """
         with self._lock:
             batch = self._batches.get(item.server)
-            if batch is None:  # not planned: a batch of its own
-                batch = self._batches[item.server] = _Batch((item,))
-        outcome = batch.result(item.server, lambda items: self._run(items, start, end))
+            if batch is None or item.server not in batch.waiting:  # not planned, or fetched before: on its own
+                batch = _Batch(-1, (item,))
+                batch.future = self._submit(batch.items, start, end)
+            else:
+                self._start_through(batch.index + BATCHES_AHEAD, start, end)
+                batch.waiting.discard(item.server)
+                if not batch.waiting:
+                    self._batches = {s: b for s, b in self._batches.items() if b is not batch}
+            future = batch.future
+        outcome = future.result()[item.server]
         if isinstance(outcome, SyncError):
             raise outcome
         return FetchedMap(server_map=outcome)
 
     def close(self) -> None:
+        """Drop the batches not started, let the running ones end without sending another query
+        (what they still needed fails their servers), and close the client."""
+        with self._lock:
+            self._closed = True
+        self._batch_pool.shutdown(wait=True, cancel_futures=True)
+        self._query_pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
 
     # -- batches ----------------------------------------------------------------------------------
+    def _start_through(self, last: int, start: datetime, end: datetime) -> None:
+        """Start the planned batches up to index ``last`` that have not started (under ``_lock``)."""
+        for batch in self._planned[:last + 1]:
+            if batch.future is None:
+                batch.future = self._submit(batch.items, start, end)
+
+    def _submit(self, items: tuple[MatchedServer, ...], start: datetime, end: datetime) -> Future:
+        """``_run(items)`` in the batch pool (under ``_lock``); after :meth:`close`, a batch whose
+        servers fail at once instead."""
+        if self._closed:
+            future: Future = Future()
+            future.set_result({item.server: QueryError(f"{item.server}: the run is stopping", server=item.server)
+                               for item in items})
+            return future
+        return self._batch_pool.submit(self._run, items, start, end)
+
     def _load_inventory(self, start: datetime, end: datetime) -> Inventory:
-        with self._lock:
+        with self._inventory_lock:
             if self._inventory is None:
                 try:
                     rows = self._client.query("machines", machines_query(start=start, end=end), start=start,
@@ -150,16 +201,33 @@ class VmInsightsSource:
             return self._inventory
 
     def _run(self, items: tuple[MatchedServer, ...], start: datetime, end: datetime) -> dict[str, ServerMap | SyncError]:
+        """Every server of ``items``: its map, or the error that fails it.
+
+        Each shape records its failed machines apart and they are merged in a fixed order
+        (connections, processes, ports), so the reason a server is given does not depend on which
+        query answered first.
+        """
         inventory = self._load_inventory(start, end)
-        failed: dict[str, str] = {}
         focus = sorted({item.machine.name for item in items})
-        connections = {connection_rows_key(r): r for r in self._split("connections", focus, start, end, failed)}
+        failed_connections: dict[str, str] = {}
+        connections = {connection_rows_key(r): r
+                       for r in self._split("connections", focus, start, end, failed_connections)}
         conn_rows = [connections[k] for k in sorted(connections, key=_sort_key)]
         needed = sorted({inventory.machines[m].name for m in inventory.peers(conn_rows) if m in inventory.machines}
                         | set(focus))
-        detail = [m for m in needed if m not in failed]
-        rows = BatchRows(conn_rows, self._split("processes", detail, start, end, failed),
-                         self._split("ports", detail, start, end, failed))
+        detail = [m for m in needed if m not in failed_connections]
+        failed_processes: dict[str, str] = {}
+        failed_ports: dict[str, str] = {}
+        ports = self._query_pool.submit(self._split, "ports", detail, start, end, failed_ports)
+        try:
+            processes = self._split("processes", detail, start, end, failed_processes)
+        finally:
+            port_rows = ports.result()  # never leave a query of this batch running behind it
+        failed = dict(failed_connections)
+        for more in (failed_processes, failed_ports):
+            for machine, reason in more.items():
+                failed.setdefault(machine, reason)
+        rows = BatchRows(conn_rows, processes, port_rows)
         return {item.server: self._outcome(item, rows, inventory, failed, start, end) for item in items}
 
     def _outcome(self, item: MatchedServer, rows: BatchRows, inventory: Inventory, failed: dict[str, str],
@@ -185,6 +253,10 @@ class VmInsightsSource:
         """The rows of ``shape`` for ``machines``, halving the list while answers come back partial;
         machines whose query fails for good are recorded in ``failed`` (lower-cased name → reason)."""
         if not machines:
+            return []
+        if self._closed:  # the run is stopping: send nothing more
+            for machine in machines:
+                failed.setdefault(machine.lower(), "the run is stopping")
             return []
         what = f"VM insights {shape} query for {len(machines)} machine{'s' if len(machines) > 1 else ''}"
         try:
