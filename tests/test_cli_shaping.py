@@ -143,3 +143,36 @@ def test_a_rule_that_can_never_match_stops_the_start_naming_it(sample_emu, tmp_p
     config = with_diagram(config_file(sample_emu, tmp_path), '[diagram]\ncuration_file = "curation.toml"\n')
     run = invoke(config, sample_emu, "sync")
     assert run.exit_code == 2 and "curation.toml line 1: [[ban]]: port" in run.stderr
+
+
+def test_a_layer_of_30_clients_becomes_8_boxes_and_one_collapsed_box(sample_emu, tmp_path) -> None:
+    """web01's IIS :443 gets 29 more monitored callers (build01 is the 30th): the 8 busiest keep
+    their boxes, the other 22 are one box that lists them."""
+    web01 = machine_named(sample_emu.scenario, "web01.contoso.com")
+    build01 = machine_named(sample_emu.scenario, "build01.contoso.com")
+    the_map = copy.deepcopy(sample_emu.scenario.maps[web01])
+    (caller,) = [c for c in the_map["edges"]["connections"] if build01 in json.dumps(c["properties"]["source"])]
+    machine = next(n for n in the_map["nodes"]["machines"] if n["name"] == build01)
+    process_name = caller["properties"]["source"]["name"]
+    process = next(n for n in the_map["nodes"]["processes"] if n["name"] == process_name)
+    for i in range(29):
+        clone = f"m-c11e0000-0000-4000-8000-{i:012d}"
+
+        def renamed(node: dict) -> dict:
+            return json.loads(json.dumps(node).replace(build01, clone).replace("build01", f"client{i:02d}")
+                              .replace("BUILD01", f"CLIENT{i:02d}"))
+
+        the_map["nodes"]["machines"].append(renamed(machine))
+        the_map["nodes"]["processes"].append(renamed(process))
+        the_map["edges"]["connections"].append(renamed(caller))
+    sample_emu.set_map(web01, the_map)
+    config = config_file(sample_emu, tmp_path, servers=["web01.contoso.com"])
+    assert invoke(config, sample_emu, "sync").exit_code == 0
+    names = display_names(tmp_path / "out" / WEB01)
+    assert "22 other clients of IIS Worker Process :443" in names
+    clients = {n for n in names if n.startswith(("client", "build01")) and n.endswith(".contoso.com")}
+    assert len(clients) == 8
+    explained = json.loads(invoke(config, sample_emu, "explain", "web01", "--json").stdout)
+    merged = [d for d in explained if d["item"] == "box" and d["decision"] == "merged"]
+    assert len(merged) == 22 and {d["name"] for d in merged} == {"diagram.max_per_layer"}
+    assert validate_file(tmp_path / "out" / WEB01) == []
