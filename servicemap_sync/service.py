@@ -268,7 +268,8 @@ class SyncService:
 
         def write(target: Target, fetched, process: MapProcessor) -> ServerResult:
             before = state.get(target.name) if state else None
-            processed, previous = _render(self.settings, self._shaping, process, target, fetched, before)
+            processed, previous = _render(self.settings, self._shaping, process, target, fetched, before,
+                                          state.history(target.name) if before else None)
             rendered = processed.rendered
             if _unchanged(before, rendered, previous):  # what sync leaves in place: the published pack
                 xml, version = previous.xml, before.version
@@ -300,7 +301,8 @@ class SyncService:
 
             def preview(target: Target, fetched, process: MapProcessor) -> ServerResult:
                 before = state.get(target.name) if state else None
-                processed, previous = _render(self.settings, self._shaping, process, target, fetched, before)
+                processed, previous = _render(self.settings, self._shaping, process, target, fetched, before,
+                                              state.history(target.name) if before else None)
                 rendered = processed.rendered
                 if _unchanged(before, rendered, previous):
                     return ServerResult(target.name, UNCHANGED, machine=target.machine.name, mp_id=rendered.mp_id,
@@ -342,7 +344,8 @@ class SyncService:
         def keep(target: Target, fetched, process: MapProcessor) -> ServerResult:
             before = state.get(target.name) if state else None
             shaped.append(shaped_graph(_job(self.settings, self._shaping, target, fetched, version="1.0.0.0",
-                                            previous=None, before=before)))
+                                            previous=None, before=before,
+                                            history=state.history(target.name) if before else None)))
             return ServerResult(target.name, EXPORTED, machine=target.machine.name)
 
         summary = RunSummary("explain", self._now())
@@ -532,7 +535,8 @@ class _Publisher:
         server, machine = target.name, target.machine
         out = self._settings.output_directory
         before = self._state.get(server)
-        processed, previous = _render(self._settings, self._shaping, process, target, fetched, before)
+        processed, previous = _render(self._settings, self._shaping, process, target, fetched, before,
+                                      self._state.history(server) if before else None)
         rendered = processed.rendered
         version = rendered.version
         mp_id = rendered.mp_id
@@ -723,7 +727,8 @@ def _remove_departed(settings: Settings, state, targets: list[Target], *, at: da
     return results
 
 
-def _render(settings: Settings, shaping, process: MapProcessor, target: Target, fetched, before):
+def _render(settings: Settings, shaping, process: MapProcessor, target: Target, fetched, before,
+            history: dict | None):
     """Process ``fetched`` into the next version after the published file and the state, whichever is newer.
 
     The previous file (read, never written here) carries the public types SCOM already has,
@@ -733,11 +738,13 @@ def _render(settings: Settings, shaping, process: MapProcessor, target: Target, 
 
     previous = read_published(settings.output_directory / f"{target.mp_id}.xml")
     version = next_version(_newest(before.version if before else None, previous.version if previous else None))
-    return process(_job(settings, shaping, target, fetched, version=version, previous=previous, before=before)), \
+    return process(_job(settings, shaping, target, fetched, version=version, previous=previous, before=before,
+                        history=history)), \
         previous
 
 
-def _job(settings: Settings, shaping, target: Target, fetched, *, version: str, previous, before) -> MapJob:
+def _job(settings: Settings, shaping, target: Target, fetched, *, version: str, previous, before,
+         history: dict | None) -> MapJob:
     from .review import Previous
 
     return MapJob(
@@ -746,7 +753,7 @@ def _job(settings: Settings, shaping, target: Target, fetched, *, version: str, 
         include_self_links=settings.include_self_links, parser=fetched.parser or "", server_map=fetched.server_map,
         size=fetched.size,
         mp_id=target.mp_id, scom_version=settings.scom_version, da_rollup=settings.da_rollup,
-        box_rollup=settings.box_rollup, shaping=shaping, history=before.history if before else None,
+        box_rollup=settings.box_rollup, shaping=shaping, history=history,
         page_previous=Previous.from_state(before), group=fetched.group, members=fetched.members,
         group_map=fetched.group_map, missing=fetched.missing, group_detail=settings.group_detail,
     )

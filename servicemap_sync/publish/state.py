@@ -68,8 +68,6 @@ class ServerState:
     removal_acknowledged: bool = False
     #: boxes of the last rendered pack whose members SCOM cannot find, as sentences
     warnings: tuple[str, ...] = ()
-    #: what the stability step saw of each box and arrow (``graph.stability``), or None
-    history: dict | None = None
 
     @property
     def failing(self) -> bool:
@@ -176,6 +174,14 @@ class StateStore:
         with self._db(f"reading server {server}") as conn:
             row = conn.execute(f"SELECT {_SERVER_COLUMNS} FROM servers WHERE server = ?", (server,)).fetchone()
         return _server_state(row) if row else None
+
+    def history(self, server: str) -> dict | None:
+        """What the stability step saw of ``server``'s boxes and arrows, or None. Read on its own,
+        not with :meth:`get` or :meth:`all`: for a large map it is megabytes, and listing every
+        server must not load every one."""
+        with self._db(f"reading the history of {server}") as conn:
+            row = conn.execute("SELECT history FROM servers WHERE server = ?", (server,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
 
     def find_machine(self, machine: str) -> ServerState | None:
         """The server whose matched machine is ``machine`` (resource name, any case), if known."""
@@ -348,17 +354,17 @@ class StateStore:
 _SERVER_COLUMNS = (
     "server, machine, os_family, mp_id, version, content_hash, published_at, last_success, last_failure, "
     "last_failure_reason, components, connections, last_status, fqdn, source, last_attempt, names, removed_at, "
-    "removal_acknowledged, warnings, history"
+    "removal_acknowledged, warnings"
 )
 
 
 def _server_state(row: tuple) -> ServerState:
     (*head, components, connections, last_status, fqdn, source, last_attempt, names, removed_at, acknowledged,
-     warnings, history) = row
+     warnings) = row
     return ServerState(*head, tuple(json.loads(components)), tuple(json.loads(connections)), last_status,
                        fqdn=fqdn, source=source, last_attempt=last_attempt, names=json.loads(names),
                        removed_at=removed_at, removal_acknowledged=bool(acknowledged),
-                       warnings=tuple(json.loads(warnings)), history=json.loads(history) if history else None)
+                       warnings=tuple(json.loads(warnings)))
 
 
 def _json_or_null(value: dict | None) -> str | None:

@@ -235,3 +235,14 @@ def test_worker_threads_can_share_one_store(tmp_path):
             thread.join()
         assert errors == []
         assert len(store.all()) == 80
+
+
+def test_the_stability_history_is_read_on_its_own_never_with_every_server(tmp_path):
+    with StateStore(tmp_path / "state.db") as store:
+        store.record_published("web01", machine="m-1", os_family="windows", mp_id="S.web01", version="1.0.0.0",
+                               content_hash="h", components=["a"], connections=[], at=T0,
+                               history={"version": 1, "items": {"node x": {"seen": 1}}})
+        store.record_unchanged("sql01", machine="m-2", os_family="linux", at=T0)
+        assert store.history("web01") == {"version": 1, "items": {"node x": {"seen": 1}}}
+        assert store.history("sql01") is None and store.history("nosuch") is None
+        assert not any(hasattr(s, "history") for s in store.all())  # listing servers loads no history
