@@ -76,6 +76,22 @@ class Schedule:
     sources: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class DiagramSettings:
+    """How each graph is shaped (``[[rules]]``, ``[diagram]``), as plain data a worker process can
+    take; the graph layer checks and compiles it (``processing.Shaping``)."""
+
+    #: noise rules as (where they came from, their tables as JSON), in order: ``[[rules]]``, then
+    #: ``diagram.rules_file``
+    rules: tuple[tuple[str, str], ...] = ()
+    #: ``diagram.curation_file`` as (its path, its text), or None
+    curation: tuple[str, str] | None = None
+    max_per_layer: int = 8
+    max_boxes: int = 60
+    appear_after: int = 1
+    retire_after: int = 3
+
+
 def default_processes() -> int:
     """Worker processes for large maps: one per core up to four; none on a single core, where
     a worker would add the round trip and no second core (see :mod:`servicemap_sync.processing`)."""
@@ -120,15 +136,7 @@ class Settings:
     #: health rollup per layer: (algorithm, percentage or None) for the DA and for each box
     da_rollup: tuple[str, int | None] = ("WorstOf", None)
     box_rollup: tuple[str, int | None] = ("WorstOf", None)
-    #: noise rules as (where they came from, their tables as JSON), in order: ``[[rules]]``, then
-    #: ``diagram.rules_file``; checked (and compiled) by the graph layer at start
-    rules: tuple[tuple[str, str], ...] = ()
-    #: ``diagram.curation_file`` as (its path, its text), or None
-    curation: tuple[str, str] | None = None
-    max_per_layer: int = 8
-    max_boxes: int = 60
-    appear_after: int = 1
-    retire_after: int = 3
+    diagram: DiagramSettings = field(default_factory=lambda: DiagramSettings())
     #: machine groups defined here (``[[groups]]``): name -> the members' names
     groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: the groups whose DAs are synced (``sync.groups``; ``("*",)`` all of them)
@@ -302,12 +310,14 @@ def settings_from_dict(
         scom_version=scom_version,
         da_rollup=_rollup(mp_raw, "mp.da_rollup"),
         box_rollup=_rollup(mp_raw, "mp.box_rollup"),
-        rules=_rules(raw, diagram_raw, base=base),
-        curation=_curation(diagram_raw, base=base),
-        max_per_layer=_int(diagram_raw, "diagram.max_per_layer", 8, 1, 1000),
-        max_boxes=_int(diagram_raw, "diagram.max_boxes", 60, 2, 10000),
-        appear_after=_int(diagram_raw, "diagram.appear_after", 1, 1, 100),
-        retire_after=_int(diagram_raw, "diagram.retire_after", 3, 1, 100),
+        diagram=DiagramSettings(
+            rules=_rules(raw, diagram_raw, base=base),
+            curation=_curation(diagram_raw, base=base),
+            max_per_layer=_int(diagram_raw, "diagram.max_per_layer", 8, 1, 1000),
+            max_boxes=_int(diagram_raw, "diagram.max_boxes", 60, 2, 10000),
+            appear_after=_int(diagram_raw, "diagram.appear_after", 1, 1, 100),
+            retire_after=_int(diagram_raw, "diagram.retire_after", 3, 1, 100),
+        ),
         groups=_groups(raw.get("groups", [])),
         synced_groups=_synced_groups(sync_raw),
         group_detail=_choice(sync_raw, "sync.group_detail", "process", ("process", "server")),

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from .config import DiagramSettings
 from .errors import RenderError
 from .gctuning import RUN_THRESHOLDS
 
@@ -41,16 +42,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Shaping:
-    """How a server's graph is shaped (``[[rules]]``, ``[diagram]``), as plain data a worker
-    process can take; :meth:`load` compiles it once per process."""
+    """How a server's graph is shaped: the ``[diagram]`` settings and whether to ignore what
+    earlier syncs saw (``--fresh``); :meth:`load` compiles them once per process."""
 
-    rules: tuple[tuple[str, str], ...] = ()
-    curation: tuple[str, str] | None = None
-    max_per_layer: int = 8
-    max_boxes: int = 60
-    appear_after: int = 1
-    retire_after: int = 3
-    #: ignore what earlier syncs saw (``--fresh``)
+    diagram: DiagramSettings = DiagramSettings()
     fresh: bool = False
 
     def load(self):
@@ -59,18 +54,17 @@ class Shaping:
         Raises:
             ConfigError: a rule, the curation file or a setting is wrong, named.
         """
-        return _compiled(self.rules, self.curation, self.max_per_layer, self.max_boxes, self.appear_after,
-                         self.retire_after)
+        return _compiled(self.diagram)
 
 
 @functools.lru_cache(maxsize=8)
-def _compiled(rules, curation, max_per_layer, max_boxes, appear_after, retire_after):
+def _compiled(diagram: DiagramSettings):
     from .graph import Guards, Stability, load_curation, load_rules
 
-    compiled = tuple(rule for source, tables in rules for rule in load_rules(json.loads(tables), source=source))
-    return (compiled, load_curation(curation[1], source=curation[0]) if curation else None,
-            Guards(max_per_layer=max_per_layer, max_boxes=max_boxes),
-            Stability(appear_after=appear_after, retire_after=retire_after))
+    rules = tuple(rule for source, tables in diagram.rules for rule in load_rules(json.loads(tables), source=source))
+    curation = load_curation(diagram.curation[1], source=diagram.curation[0]) if diagram.curation else None
+    return (rules, curation, Guards(max_per_layer=diagram.max_per_layer, max_boxes=diagram.max_boxes),
+            Stability(appear_after=diagram.appear_after, retire_after=diagram.retire_after))
 
 
 @dataclass(frozen=True)

@@ -146,9 +146,7 @@ class SyncService:
         self._now = now
         self._stop = stop or threading.Event()
         self._log_servers = log_servers
-        self._shaping = Shaping(rules=settings.rules, curation=settings.curation,
-                                max_per_layer=settings.max_per_layer, max_boxes=settings.max_boxes,
-                                appear_after=settings.appear_after, retire_after=settings.retire_after, fresh=fresh)
+        self._shaping = Shaping(settings.diagram, fresh=fresh)
         self._shaping.load()  # a rule that can never match, a bad curation line: stop now, before any request
 
     def sync(self, *, progress: Progress | None = None, servers: Iterable[str] | None = None,
