@@ -115,6 +115,12 @@ def shape(
     )
 
 
+def _retained(kind: str, key: str, label: str, missed: int, stability: Stability) -> Decision:
+    """An item stability keeps drawn though the data no longer has it."""
+    return Decision(kind, key, label, "kept", "stability", "diagram.retire_after",
+                    f"missing from the data for {missed} sync(s); leaves after {stability.retire_after}")
+
+
 def _explain(original: nx.MultiDiGraph, seen: nx.MultiDiGraph, final: nx.MultiDiGraph, decision, stability: Stability,
              outcome, curated: list[Decision], guarded: list[Decision]) -> tuple[Decision, ...]:
     explicit: dict[tuple[str, str], Decision] = {}
@@ -156,8 +162,7 @@ def _explain(original: nx.MultiDiGraph, seen: nx.MultiDiGraph, final: nx.MultiDi
         elif (u, v, k) not in final_edges:
             d = Decision("arrow", key, label, "dropped", "curation", "", "its box was dropped")
         elif item in retained:
-            d = Decision("arrow", key, label, "kept", "stability", "diagram.retire_after",
-                         f"missing from the data for {retained[item]} sync(s); leaves after {stability.retire_after}")
+            d = _retained("arrow", key, label, retained[item], stability)
         elif rule is not None:
             d = Decision("arrow", key, label, "kept", "rule", rule.title, "matched")
         else:
@@ -182,8 +187,7 @@ def _explain(original: nx.MultiDiGraph, seen: nx.MultiDiGraph, final: nx.MultiDi
             if ex is not None and ex.decision == "kept":
                 d = ex
             elif item in retained:
-                d = Decision("box", key, label, "kept", "stability", "diagram.retire_after",
-                             f"missing from the data for {retained[item]} sync(s); leaves after {stability.retire_after}")
+                d = _retained("box", key, label, retained[item], stability)
             elif rule is not None:
                 d = Decision("box", key, label, "kept", "rule", rule.title, "matched (a process that only listens)")
             else:

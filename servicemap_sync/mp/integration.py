@@ -41,8 +41,8 @@ from lxml import etree
 
 from servicemap_sync.errors import RenderError, ValidationError
 from servicemap_sync.mp.ids import MAX_PREFIX_LENGTH, is_valid_id
-from servicemap_sync.mp.mp_index import parse_version
-from servicemap_sync.mp.releases import normalize_release, reference_version
+from servicemap_sync.mp.releases import reference_version
+from servicemap_sync.mp.render import checked_release
 from servicemap_sync.mp.retire import PARSER
 from servicemap_sync.mp.validate import validate_document
 
@@ -99,12 +99,7 @@ def render_integration_pack(*, mp_id_prefix: str, host: str, status_path: str, i
         ValidationError: the pack breaks SCOM's or our rules (a bug).
     """
     mp_id = integration_mp_id(mp_id_prefix)
-    if parse_version(version) is None:
-        raise RenderError(f"version {version!r} is not four numbers a.b.c.d of at most 10 digits")
-    try:
-        release = normalize_release(scom_version)
-    except ValueError as exc:
-        raise RenderError(str(exc)) from None
+    release = checked_release(version, scom_version)
     host = _text("host", host)
     status_path = _text("status_path", status_path)
     if isinstance(interval_seconds, bool) or not isinstance(interval_seconds, int) \

@@ -136,6 +136,20 @@ class RenderedMP:
     """The oldest SCOM release this pack imports into (its references are at most what that has)."""
 
 
+def checked_release(version: str, scom_version: str | None) -> str:
+    """The SCOM release a pack of ``version`` is rendered for, both checked (every pack's renderer).
+
+    Raises:
+        RenderError: the version is not ``a.b.c.d`` or the release is unknown.
+    """
+    if parse_version(version) is None:
+        raise RenderError(f"version {version!r} is not four numbers a.b.c.d of at most 10 digits")
+    try:
+        return normalize_release(scom_version)
+    except ValueError as exc:
+        raise RenderError(str(exc)) from None
+
+
 def render_management_pack(
     graph: nx.MultiDiGraph, *, mp_id_prefix: str, version: str, previous: bytes | None = None,
     scom_version: str | None = None, da_rollup: HealthRollup = WORST_OF, box_rollup: HealthRollup = WORST_OF,
@@ -162,12 +176,7 @@ def render_management_pack(
         RenderError: bad version, prefix, SCOM release or rollup, unusable previous MP, IDs not unique.
         ValidationError: the document breaks SCOM's or our rules, or is no upgrade of ``previous``.
     """
-    if parse_version(version) is None:
-        raise RenderError(f"version {version!r} is not four numbers a.b.c.d of at most 10 digits")
-    try:
-        release = normalize_release(scom_version)
-    except ValueError as exc:
-        raise RenderError(str(exc)) from None
+    release = checked_release(version, scom_version)
     for rollup in (da_rollup, box_rollup):
         if not isinstance(rollup, HealthRollup):
             raise RenderError(f"a rollup must be a HealthRollup, not {rollup!r}")
