@@ -487,9 +487,8 @@ def demo(obj: Context, out: Path, source: str | None) -> None:
     summary = _guard(lambda: run_demo(out, progress=None, log_servers=obj.log_format == "json",
                                       source=source or "servicemap"))
     _print_summary(summary)
-    click.echo(f"management packs: {out.resolve()}")
-    for path in sorted(out.glob("*.xml")):
-        click.echo(f"  {path}")
+    click.echo(f"management packs: {out.resolve()} (the summary lists each; see the diagrams in "
+               f"{out.resolve() / 'index.html'})")
     sys.exit(summary.exit_code)
 
 
