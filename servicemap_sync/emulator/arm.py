@@ -160,8 +160,8 @@ class Arm:
                 "providers", "microsoft.operationalinsights", "workspaces"]:
             return Route("unknown")
         sub, rg, ws = segments[2], segments[4], segments[8]
-        other = next((arm for arm in self.others if arm.workspace(sub, rg, ws) is arm), None)
-        if other is not None:
+        other = self.workspace(sub, rg, ws)
+        if other is not None and other is not self:
             return other.route(method, segments, query, body, base_url, raw_path)
         rest = low[9:]
         if not rest and method == "GET":

@@ -163,12 +163,6 @@ class Emulator:
         """Serve these MachineGroup resources in the default workspace instead of the scenario's."""
         self.arm.set_machine_groups(groups)
 
-    def workspace_arm(self, workspace_name: str) -> Arm:
-        """The :class:`~.arm.Arm` serving the workspace called ``workspace_name`` (to change its data)."""
-        for arm in (self.arm, *self.arm.others):
-            if arm.scenario.workspace_name.lower() == workspace_name.lower():
-                return arm
-        raise KeyError(workspace_name)
 
     def forbid_workspace(self, forbidden: bool = True) -> None:
         self.arm.forbidden = forbidden

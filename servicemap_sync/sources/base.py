@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ..model import GroupMap, Machine, MachineGroup, MatchedServer, ServerMap
+from ..model import GroupMap, Machine, MatchedServer, ServerMap
 
 #: Service Map JSON bytes per node or edge of a map (the sample estate's maps average 1.5 to 2 KB)
 BYTES_PER_ITEM = 1536
@@ -77,16 +77,6 @@ class Source(Protocol):
 
     def close(self) -> None:
         """Release connections and files; called once when the run ends."""
-
-
-class GroupSource(Protocol):
-    """A source that also knows machine groups of its own (Service Map's ``machineGroups``)."""
-
-    def list_groups(self, *, start: datetime, end: datetime) -> Iterable[MachineGroup]:
-        """The groups the source knows in ``[start, end]``, members as machine resource names."""
-
-    def fetch_group(self, group: MachineGroup, *, start: datetime, end: datetime) -> FetchedMap:
-        """The group's map in one request (``FetchedMap.group_map``)."""
 
 
 #: parser key -> "module:function" taking (raw, server=, focus_machine=) and returning a ServerMap;

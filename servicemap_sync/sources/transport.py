@@ -210,8 +210,7 @@ class ArmTransport:
             get_token(self._credential, self._azure, claims='{"access_token":{}}')
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self._retry.backoff_cap, self._retry.backoff_base * 2 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return backoff(self._retry, attempt)
 
 
 def _body(response: requests.Response, deadline: float) -> Iterator[bytes]:
@@ -236,6 +235,13 @@ def _body(response: requests.Response, deadline: float) -> Iterator[bytes]:
         yield chunk
         if time.monotonic() > deadline:
             raise requests.Timeout("the answer took longer than the timeout")
+
+
+def backoff(retry: RetryPolicy, attempt: int) -> float:
+    """Seconds before try ``attempt + 1``: exponential up to the cap, half of it jittered so
+    that workers throttled together do not come back together."""
+    ceiling = min(retry.backoff_cap, retry.backoff_base * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 def retry_after_seconds(headers) -> float | None:

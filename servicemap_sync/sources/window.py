@@ -18,7 +18,7 @@ def check_window(start: datetime, end: datetime) -> None:
     """Refuse windows Service Map cannot serve: empty, reversed or over 60 minutes."""
     if not timedelta(0) < end - start <= MAX_WINDOW:
         raise ConfigError(
-            f"time window {_iso(start)} .. {_iso(end)} is {(end - start).total_seconds() / 60:g} minutes: "
+            f"time window {iso(start)} .. {iso(end)} is {(end - start).total_seconds() / 60:g} minutes: "
             f"TimeWindowMinutes must be 1..{MAX_WINDOW.total_seconds() / 60:g}"
         )
 
@@ -30,5 +30,6 @@ def window_ending(now: datetime, minutes: int) -> tuple[datetime, datetime]:
     return start, now
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
+    """``moment`` as the ISO 8601 UTC text Azure takes (``2024-05-01T10:00:00.000000Z``)."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

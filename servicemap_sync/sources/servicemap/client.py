@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from ...model import GroupMap, Machine, MachineGroup, ServerMap, Workspace
 from ..transport import ArmTransport
-from ..window import check_window
+from ..window import check_window, iso
 from .parse import (
     parse_group_map_body, parse_machine, parse_machine_group, parse_machine_group_page, parse_machine_page,
     parse_map_body,
@@ -47,7 +47,7 @@ class ServiceMapClient:
         Raises:
             ServiceMapError, ParseError
         """
-        params = {"api-version": API_VERSION, "live": "true", "startTime": _iso(start), "endTime": _iso(end),
+        params = {"api-version": API_VERSION, "live": "true", "startTime": iso(start), "endTime": iso(end),
                   "$top": str(page_size)}
         return self._pages(f"{self._base}/machines", params, parse_machine_page, "list machines")
 
@@ -93,7 +93,7 @@ class ServiceMapClient:
         check_window(start, end)
         return self._transport.request_bytes(
             "POST", f"{self._base}/generateMap", params={"api-version": API_VERSION},
-            body={**request, "startTime": _iso(start), "endTime": _iso(end)}, what=what, server=server,
+            body={**request, "startTime": iso(start), "endTime": iso(end)}, what=what, server=server,
         )
 
     # -- machine groups ---------------------------------------------------------------------
@@ -105,7 +105,7 @@ class ServiceMapClient:
         Raises:
             ServiceMapError, ParseError
         """
-        params = {"api-version": API_VERSION, "startTime": _iso(start), "endTime": _iso(end)}
+        params = {"api-version": API_VERSION, "startTime": iso(start), "endTime": iso(end)}
         return self._pages(f"{self._base}/machineGroups", params, parse_machine_group_page, "list machine groups")
 
     def get_machine_group(self, name: str, *, start: datetime, end: datetime) -> MachineGroup:
@@ -117,7 +117,7 @@ class ServiceMapClient:
         """
         body = self._transport.request_json(
             "GET", f"{self._base}/machineGroups/{quote(name, safe='')}",
-            params={"api-version": API_VERSION, "startTime": _iso(start), "endTime": _iso(end)},
+            params={"api-version": API_VERSION, "startTime": iso(start), "endTime": iso(end)},
             what=f"get machine group {name}",
         )
         return parse_machine_group(body, where=f"machine group {name}")
@@ -142,7 +142,3 @@ class ServiceMapClient:
         """
         request = {"kind": "map:machine-group-dependency", "machineGroupId": group.id, "filterProcesses": False}
         return self._generate(request, start, end, what=f"generateMap for group {group.label}", server=group.label)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -17,10 +17,8 @@ data: :class:`PartialAnswer` tells the caller to split the machine list and ask 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +30,7 @@ from azure.core.exceptions import (
 
 from ...errors import SyncError
 from ..ratelimit import RateLimiter
-from ..transport import RetryPolicy, TransportStats, retry_after_seconds
+from ..transport import RetryPolicy, TransportStats, backoff, retry_after_seconds
 from .queries import COLUMNS, INVENTORY_LOOKBACK
 
 log = logging.getLogger(__name__)
@@ -69,22 +67,19 @@ class LogsClient:
             bytes, and (up to 600) how long the service may run the query.
         retry: attempts and total wait for 429, 5xx, timeouts and dropped connections.
         max_concurrent: queries in flight at once, across threads.
-        sleep: injectable for tests of the retry arithmetic.
     """
 
     def __init__(self, credential: TokenCredential, *, workspace_id: str, endpoint: str = DEFAULT_LOGS_QUERY_URL,
                  ca_bundle: str | None = None, timeout_seconds: float, retry: RetryPolicy = RetryPolicy(),
-                 max_concurrent: int = DEFAULT_MAX_CONCURRENT, limiter: RateLimiter | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 max_concurrent: int = DEFAULT_MAX_CONCURRENT) -> None:
         from azure.monitor.query import LogsQueryClient
 
         self._endpoint = endpoint.rstrip("/")
         self._workspace_id = workspace_id
         self._timeout = timeout_seconds
         self._retry = retry
-        self._sleep = sleep
         self._slots = threading.BoundedSemaphore(max_concurrent)
-        self._limiter = limiter or RateLimiter(QUERY_BUCKET, QUERY_REFILL_PER_SECOND)
+        self._limiter = RateLimiter(QUERY_BUCKET, QUERY_REFILL_PER_SECOND)
         self._credential = credential
         self._new_client = lambda: LogsQueryClient(
             credential, endpoint=self._endpoint, retry_total=0, connection_verify=ca_bundle or True,
@@ -142,7 +137,7 @@ class LogsClient:
             self.stats.count("throttled")
             self._limiter.pause(delay)  # the budget is per user: every query waits
         else:
-            self._sleep(delay)
+            time.sleep(delay)
         return waited + delay
 
     def _renew_token(self, what: str) -> None:
@@ -175,8 +170,7 @@ class LogsClient:
             after = retry_after_seconds(headers)
             if after is not None:
                 return after
-        ceiling = min(self._retry.backoff_cap, self._retry.backoff_base * 2 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return backoff(self._retry, attempt)
 
     def _refused(self, what: str, exc: ClientAuthenticationError) -> str:
         """A failed sign-in: the credential got no token for the query API."""

@@ -134,10 +134,11 @@ class BatchRows:
             self.process_rows[(str(row["Machine"]).lower(), str(row["Process"]).lower())] = row
         for row in self.ports:
             self.port_rows[str(row["Machine"]).lower()].append(row)
+        self.process_machines = {machine for machine, _process in self.process_rows}
 
     def has_rows(self, machine: str) -> bool:
         """Whether the machine reported anything in the window (processes, ports or connections)."""
-        return machine in self.own or machine in self.port_rows or any(m == machine for m, _ in self.process_rows)
+        return machine in self.own or machine in self.port_rows or machine in self.process_machines
 
 
 def connection_rows_key(row: Mapping[str, Any]) -> tuple:

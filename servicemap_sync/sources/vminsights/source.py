@@ -215,7 +215,7 @@ class VmInsightsSource:
         conn_rows = [connections[k] for k in sorted(connections, key=_sort_key)]
         needed = sorted({inventory.machines[m].name for m in inventory.peers(conn_rows) if m in inventory.machines}
                         | set(focus))
-        detail = [m for m in needed if m not in failed_connections]
+        detail = [m for m in needed if m.lower() not in failed_connections]  # its keys are lower-case
         failed_processes: dict[str, str] = {}
         failed_ports: dict[str, str] = {}
         ports = self._query_pool.submit(self._split, "ports", detail, start, end, failed_ports)
