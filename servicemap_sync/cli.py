@@ -17,6 +17,8 @@ from pathlib import Path
 
 import click
 
+from .config import SCOM_RELEASES, SOURCE_KINDS
+
 log = logging.getLogger("servicemap_sync.cli")
 
 SCHEDULE_FLAGS = {
@@ -28,8 +30,7 @@ SCHEDULE_FLAGS = {
 #: the parameters a one-shot run uses: IntervalSeconds is the service's, Enabled gates sync only
 ONE_SHOT = ("TimeoutSeconds", "TimeWindowMinutes")
 GLOBAL_OPTIONS = ("--config", "--log-format", "-v", "--verbose", "-q", "--quiet")
-#: the source kinds (``sources.base.KINDS``, repeated here so --help loads no source code)
-SOURCE_KINDS = ("servicemap", "vminsights", "netstat")
+
 
 
 class _Command(click.Command):
@@ -410,7 +411,7 @@ def _print_servers(settings, state) -> None:
 @click.option("--scom-only", is_flag=True, help="Only SCOM's own import rules, not our house rules.")
 @click.option("--upgrade-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Also check that FILE can be imported over this older version.")
-@click.option("--scom-version", type=click.Choice(["2012R2", "2016", "2019", "2022", "2025"]), default="2012R2",
+@click.option("--scom-version", type=click.Choice(SCOM_RELEASES), default=SCOM_RELEASES[0],
               show_default=True, help="The oldest SCOM release the packs must import into (mp.scom_version).")
 def validate(files: tuple[Path, ...], scom_only: bool, upgrade_from: Path | None, scom_version: str) -> None:
     """Check management-pack XML files; prints each problem with file and element; exit 1 if any.

@@ -264,9 +264,7 @@ def settings_from_dict(
     if scom_version not in SCOM_RELEASES:
         raise ConfigError(f"mp.scom_version = {mp_raw['scom_version']!r}: allowed {', '.join(SCOM_RELEASES)} (the "
                           f"oldest SCOM release the packs must import into)")
-    source_kind = flags.get("source") or _string(source_raw, "source.kind", "servicemap")
-    if source_kind not in SOURCE_KINDS:
-        raise ConfigError(f"source.kind = {source_kind!r}: allowed {', '.join(SOURCE_KINDS)}")
+    source_kind = flags.get("source") or _choice(source_raw, "source.kind", "servicemap", SOURCE_KINDS)
     snapshot_dir = _path(source_raw, "source.snapshot_dir", base) if "snapshot_dir" in source_raw else None
     if source_kind == "netstat" and snapshot_dir is None:
         raise ConfigError("source.kind = 'netstat' needs source.snapshot_dir: the folder the snapshot files are "

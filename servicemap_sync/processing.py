@@ -132,8 +132,7 @@ def shaped_graph(job: MapJob) -> Shaped:
         graph = build_group_graph(job.group, job.group_map or job.members, detail=job.group_detail,
                                   include_self_links=job.include_self_links, missing=job.missing)
     else:
-        server_map = job.server_map or _parser(job.parser)(job.raw, server=job.server,
-                                                           focus_machine=job.focus_machine)
+        server_map = parse_fetched(job, server=job.server, focus_machine=job.focus_machine)
         graph = build_graph(server_map, include_self_links=job.include_self_links)
         del server_map  # the graph holds what it needs; the model goes before rendering allocates
     rules, curation, guards, stability = job.shaping.load()
@@ -148,7 +147,7 @@ def process_map(job: MapJob) -> ProcessedMap:
     """Decode, parse, graph and render ``job`` (top-level, so a spawned worker can import it).
 
     Raises:
-        what :func:`map_graph` raises; RenderError/ValidationError: the map cannot become a
+        what :func:`shaped_graph` raises; RenderError/ValidationError: the map cannot become a
         valid management pack.
     """
     from .mp import HealthRollup, render_management_pack
@@ -172,7 +171,7 @@ def process_map(job: MapJob) -> ProcessedMap:
 
 
 def parse_fetched(fetched, *, server: str, focus_machine: str) -> ServerMap:
-    """A fetched map as the model (a group member's map: merged in the fetch thread)."""
+    """A fetched map (or a job: both carry ``server_map``, ``raw`` and ``parser``) as the model."""
     return fetched.server_map or _parser(fetched.parser)(fetched.raw, server=server, focus_machine=focus_machine)
 
 

@@ -26,6 +26,7 @@ from .processing import MapJob, MapProcessor
 from .sources.base import FetchedMap
 from .publish.report import ChangeReport, ServerChange
 from .publish.state import FAILED, PUBLISHED, REMOVED, UNCHANGED
+from .review import page_filename
 
 log = logging.getLogger(__name__)
 
@@ -265,16 +266,14 @@ class SyncService:
         summary = RunSummary("export", self._now())
 
         def write(target: Target, fetched, process: MapProcessor) -> ServerResult:
-            before = state.get(target.name) if state else None
-            processed, previous = _render(self.settings, self._shaping, process, target, fetched, before,
-                                          state.history(target.name) if before else None)
+            processed, previous, before = _render(self.settings, self._shaping, process, target, fetched, state)
             rendered = processed.rendered
             if _unchanged(before, rendered, previous):  # what sync leaves in place: the published pack
                 xml, version = previous.xml, before.version
             else:
                 xml, version = rendered.xml, rendered.version
             path = publish_file(directory, rendered.filename, xml, setting="--out")
-            publish_file(directory, page_name(rendered.mp_id), processed.page, setting="--out")
+            publish_file(directory, page_filename(rendered.mp_id), processed.page, setting="--out")
             return ServerResult(target.name, EXPORTED, machine=target.machine.name, mp_id=rendered.mp_id,
                                 version=version, path=path,
                                 index_entry=replace(processed.index_entry, status=EXPORTED, version=version))
@@ -298,22 +297,13 @@ class SyncService:
         with _read_only_state(self.settings.state_path) as state:
 
             def preview(target: Target, fetched, process: MapProcessor) -> ServerResult:
-                before = state.get(target.name) if state else None
-                processed, previous = _render(self.settings, self._shaping, process, target, fetched, before,
-                                              state.history(target.name) if before else None)
+                processed, previous, before = _render(self.settings, self._shaping, process, target, fetched, state)
                 rendered = processed.rendered
                 if _unchanged(before, rendered, previous):
                     return ServerResult(target.name, UNCHANGED, machine=target.machine.name, mp_id=rendered.mp_id,
                                         version=before.version)
-                arrows = sorted(f"{a}->{b}{port}" for a, b, port in rendered.arrows)
-                change = ServerChange.compare(
-                    target.name, status=PUBLISHED, version=rendered.version, mp_id=rendered.mp_id,
-                    old_components=before.components if before else (), new_components=rendered.components,
-                    old_connections=before.connections if before else (), new_connections=arrows,
-                    names={**(before.names if before else {}), **rendered.components},
-                )
                 return ServerResult(target.name, PUBLISHED, machine=target.machine.name, mp_id=rendered.mp_id,
-                                    version=rendered.version, change=change)
+                                    version=rendered.version, change=_change(target.name, before, processed))
 
             self._pass(summary, progress, servers, publisher=preview, state=state, remove_departed=servers is None,
                        groups=self.settings.synced_groups if servers is None else None)
@@ -340,10 +330,9 @@ class SyncService:
         shaped = []
 
         def keep(target: Target, fetched, process: MapProcessor) -> ServerResult:
-            before = state.get(target.name) if state else None
+            before, history = _remembered(state, target.name)
             shaped.append(shaped_graph(_job(self.settings, self._shaping, target, fetched, version="1.0.0.0",
-                                            previous=None, before=before,
-                                            history=state.history(target.name) if before else None)))
+                                            previous=None, before=before, history=history)))
             return ServerResult(target.name, EXPORTED, machine=target.machine.name)
 
         summary = RunSummary("explain", self._now())
@@ -532,9 +521,7 @@ class _Publisher:
 
         server, machine = target.name, target.machine
         out = self._settings.output_directory
-        before = self._state.get(server)
-        processed, previous = _render(self._settings, self._shaping, process, target, fetched, before,
-                                      self._state.history(server) if before else None)
+        processed, previous, before = _render(self._settings, self._shaping, process, target, fetched, self._state)
         rendered = processed.rendered
         version = rendered.version
         mp_id = rendered.mp_id
@@ -547,21 +534,13 @@ class _Publisher:
                                 path=out / rendered.filename,
                                 index_entry=replace(processed.index_entry, status=UNCHANGED, version=before.version))
         path = publish_file(out, rendered.filename, rendered.xml)
-        publish_file(out, page_name(mp_id), processed.page)
-        arrows = sorted(f"{a}->{b}{port}" for a, b, port in rendered.arrows)  # port is ":1433" or ""
+        publish_file(out, page_filename(mp_id), processed.page)
         self._state.record_published(
             server, machine=machine.name, os_family=processed.os_family, mp_id=rendered.mp_id, version=version,
-            content_hash=rendered.content_hash, components=sorted(rendered.components), connections=arrows, at=now,
-            names=rendered.components, **known,
+            content_hash=rendered.content_hash, components=sorted(rendered.components),
+            connections=_arrow_keys(rendered), at=now, names=rendered.components, **known,
         )
-        change = ServerChange.compare(
-            server, status=PUBLISHED, version=version, mp_id=rendered.mp_id,
-            old_components=before.components if before else (), new_components=rendered.components,
-            old_connections=before.connections if before else (), new_connections=arrows,
-            names={**(before.names if before else {}), **rendered.components},
-        )
-        why = [f"{box}: {processed.left_out[box]}" for box in change.components_removed if box in processed.left_out]
-        change = replace(change, notes=(*processed.notes, *why))
+        change = _change(server, before, processed)
         return ServerResult(server, PUBLISHED, machine=machine.name, mp_id=rendered.mp_id, version=version, path=path,
                             change=change, index_entry=replace(processed.index_entry, status=PUBLISHED))
 
@@ -628,13 +607,6 @@ def _group_machine(name: str) -> Machine:
 
     return Machine(key=machine_key(f"group:{name}"), id="", name=f"group:{name}", display_name=name,
                    monitoring_state=DISCOVERED)
-
-
-def page_name(mp_id: str) -> str:
-    """``<MP ID>.html``: a server's review page, beside its pack."""
-    from .review import page_filename
-
-    return page_filename(mp_id)
 
 
 def _index_row(result: ServerResult):
@@ -715,7 +687,7 @@ def _remove_departed(settings: Settings, state, targets: list[Target], *, at: da
     results = []
     for row in _departed(settings, state, targets):
         moved = move_aside(settings.output_directory, f"{row.mp_id}.xml", REMOVED_FOLDER)
-        move_aside(settings.output_directory, page_name(row.mp_id), REMOVED_FOLDER)
+        move_aside(settings.output_directory, page_filename(row.mp_id), REMOVED_FOLDER)
         state.mark_removed(row.server, at=at)
         where = f"{moved.parent.name}/{moved.name}" if moved else "no file was left in the output folder"
         log.warning("%s left the Servers Group: its management pack %s moved to %s; remove it from SCOM",
@@ -725,20 +697,46 @@ def _remove_departed(settings: Settings, state, targets: list[Target], *, at: da
     return results
 
 
-def _render(settings: Settings, shaping, process: MapProcessor, target: Target, fetched, before,
-            history: dict | None):
-    """Process ``fetched`` into the next version after the published file and the state, whichever is newer.
+def _render(settings: Settings, shaping, process: MapProcessor, target: Target, fetched, state):
+    """Process ``fetched`` into the next version after the published file and the state, whichever
+    is newer; returns it with the published pack and the state's row (``state`` may be None).
 
     The previous file (read, never written here) carries the public types SCOM already has,
     so the new version keeps them (retired) and imports as an upgrade.
     """
     from .publish import next_version, read_published
 
+    before, history = _remembered(state, target.name)
     previous = read_published(settings.output_directory / f"{target.mp_id}.xml")
     version = next_version(_newest(before.version if before else None, previous.version if previous else None))
-    return process(_job(settings, shaping, target, fetched, version=version, previous=previous, before=before,
-                        history=history)), \
-        previous
+    processed = process(_job(settings, shaping, target, fetched, version=version, previous=previous, before=before,
+                             history=history))
+    return processed, previous, before
+
+
+def _remembered(state, name: str):
+    """What the state knows of ``name`` (None without a state or a row) and its stability history."""
+    before = state.get(name) if state is not None else None
+    return before, state.history(name) if before is not None else None
+
+
+def _arrow_keys(rendered) -> list[str]:
+    """The pack's arrows as the state keeps them: ``<from ID>-><to ID>`` and ``:<port>`` if any."""
+    return sorted(f"{a}->{b}{port}" for a, b, port in rendered.arrows)
+
+
+def _change(server: str, before, processed) -> ServerChange:
+    """What publishing ``processed`` adds and removes against the last published pack, with the
+    rule, guard or curation line behind each box it loses, and the shaping notes."""
+    rendered = processed.rendered
+    change = ServerChange.compare(
+        server, status=PUBLISHED, version=rendered.version, mp_id=rendered.mp_id,
+        old_components=before.components if before else (), new_components=rendered.components,
+        old_connections=before.connections if before else (), new_connections=_arrow_keys(rendered),
+        names={**(before.names if before else {}), **rendered.components},
+    )
+    why = [f"{box}: {processed.left_out[box]}" for box in change.components_removed if box in processed.left_out]
+    return replace(change, notes=(*processed.notes, *why))
 
 
 def _job(settings: Settings, shaping, target: Target, fetched, *, version: str, previous, before,

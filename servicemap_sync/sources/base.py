@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from ..config import SOURCE_KINDS
 from ..model import GroupMap, Machine, MatchedServer, ServerMap
 
 #: Service Map JSON bytes per node or edge of a map (the sample estate's maps average 1.5 to 2 KB)
 BYTES_PER_ITEM = 1536
 
 #: the source kinds a configuration may name
-KINDS = ("servicemap", "vminsights", "netstat")
+KINDS = SOURCE_KINDS
 
 
 @dataclass(frozen=True)
