@@ -362,20 +362,27 @@ def servers(obj: Context, acknowledge_removed: bool) -> None:
 def _print_servers(settings, state) -> None:
     from .mp.ids import mp_id
 
+    known = state.all() if state else []
+    by_server = {s.server.lower(): s for s in known}
+    aliases = state.aliases() if state else {}
+    server_of = {name.lower(): server for server, names in aliases.items() for name in names}
+
+    def row(s, status: str) -> tuple:
+        return (s.server, s.fqdn or "-", s.source or "-", s.mp_id or "-", s.version or "-", s.last_success or "-",
+                s.last_attempt or "-", status)
+
     rows = [("SERVER", "FQDN", "SOURCE", "MP ID", "VERSION", "LAST SUCCESS", "LAST ATTEMPT", "STATUS")]
     notes, shown = [], set()
     for entry in settings.servers:
-        s = state.find_alias(entry) if state else None
+        s = by_server.get(server_of.get(entry.lower(), entry.lower()))
         if s is not None and s.server.lower() in shown:
             continue  # another spelling of a machine already listed
         if s is None:
             rows.append((entry, "-", "-", "-", "-", "-", "-", "never synced"))
             continue
         shown.add(s.server.lower())
-        spellings = [a for a in state.aliases(s.server) if a.lower() != s.server.lower()]
-        status = "failed" if s.failing else "ok"
-        rows.append((s.server, s.fqdn or "-", s.source or "-", s.mp_id or "-", s.version or "-",
-                     s.last_success or "-", s.last_attempt or "-", status))
+        spellings = [a for a in aliases.get(s.server.lower(), ()) if a.lower() != s.server.lower()]
+        rows.append(row(s, "failed" if s.failing else "ok"))
         if spellings:
             notes.append(f"{s.server}: also listed as {', '.join(spellings)}")
         if s.mp_id:
@@ -386,19 +393,16 @@ def _print_servers(settings, state) -> None:
         if s.failing:
             notes.append(f"{s.server}: last attempt failed: {s.last_failure_reason}")
         notes.extend(f"{s.server}: warning: {warning}" for warning in s.warnings)
-    for s in (state.all() if state else []):
+    for s in known:
         if s.server.startswith("group:"):
-            rows.append((s.server, "-", s.source or "-", s.mp_id or "-", s.version or "-", s.last_success or "-",
-                         s.last_attempt or "-", "failed" if s.failing else "ok"))
+            rows.append(row(s, "failed" if s.failing else "ok"))
             if s.failing:
                 notes.append(f"{s.server}: last attempt failed: {s.last_failure_reason}")
-    removed = [s for s in (state.all() if state else []) if s.removed and not s.removal_acknowledged]
-    for s in removed:
-        rows.append((s.server, s.fqdn or "-", s.source or "-", s.mp_id or "-", s.version or "-",
-                     s.last_success or "-", s.last_attempt or "-", "removed"))
-        notes.append(f"{s.server}: left the group on {s.removed_at}; its pack is in "
-                     f"{settings.output_directory / 'removed'}; remove {s.mp_id} from SCOM, then run "
-                     f"servicemap-sync servers --acknowledge-removed")
+        elif s.removed and not s.removal_acknowledged:
+            rows.append(row(s, "removed"))
+            notes.append(f"{s.server}: left the group on {s.removed_at}; its pack is in "
+                         f"{settings.output_directory / 'removed'}; remove {s.mp_id} from SCOM, then run "
+                         f"servicemap-sync servers --acknowledge-removed")
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())

@@ -225,8 +225,9 @@ class SyncService:
             failed=summary.count(FAILED), written=summary.written, exit_code=exit_code,
         )
         members = {e.lower() for e in self.settings.servers}
+        aliases = state.aliases()
         rows = [row for row in state.all() if row.removed and not row.removal_acknowledged
-                or row.server.lower() in members or members & {a.lower() for a in state.aliases(row.server)}]
+                or members & _spellings(row, aliases)]
         try:
             write_status(self.settings.output_directory, run=state.runs(1)[0], servers=rows,
                          interval_seconds=self.settings.schedule.interval_seconds)
@@ -363,21 +364,23 @@ class SyncService:
         with open_source(self.settings) as source, relaxed_gc(), \
                 MapProcessor(self.settings.processes, self.settings.large_map_bytes) as process:
             machines = list(source.list_machines(start=start, end=end))
-            matched, failures = match_servers(self.settings.servers, machines)
-            if servers is not None:
-                members = {m.machine.key for m in matched}
+            if servers is None:
+                matched, failures = match_servers(self.settings.servers, machines)
+            else:
                 matched, failures = match_servers(list(servers), machines)
                 if members_only:
+                    members = {m.machine.key for m in match_servers(self.settings.servers, machines)[0]}
                     _refuse_outsiders(matched, members, self.settings)
-            targets = _targets(matched, state, self.settings.mp_id_prefix)
+            rows = state.all() if state is not None else []
+            targets = _targets(matched, rows, self.settings.mp_id_prefix)
             if isinstance(publisher, _Publisher):
                 for target in targets:
                     state.record_aliases(target.name, target.entries)
             if remove_departed and isinstance(publisher, _Publisher):
-                for result in _remove_departed(self.settings, state, targets, at=self._now()):
+                for result in _remove_departed(self.settings, state, rows, targets, at=self._now()):
                     self._record(summary, progress, publisher, result)
             elif remove_departed:  # plan: say what sync would move, move nothing
-                for row in _departed(self.settings, state, targets):
+                for row in _departed(self.settings, state, rows, targets):
                     self._record(summary, progress, publisher, ServerResult(
                         row.server, REMOVED, machine=row.machine, mp_id=row.mp_id, version=row.version,
                         reason=f"{row.mp_id}.xml would move to removed/"))
@@ -555,7 +558,7 @@ class _Publisher:
         return replace(result, change=None, index_entry=None)
 
 
-def _targets(matched: list[MatchedServer], state, prefix: str) -> list[Target]:
+def _targets(matched: list[MatchedServer], rows: list, prefix: str) -> list[Target]:
     """One target per machine, named as the state knows it or by the machine's label, each with
     a management-pack ID of its own.
 
@@ -566,13 +569,19 @@ def _targets(matched: list[MatchedServer], state, prefix: str) -> list[Target]:
     """
     from .mp.ids import distinct_mp_id, mp_id
 
+    known_machines: dict[str, object] = {}  # a machine's row: the published one, if any
+    for row in rows:
+        if row.machine and (row.machine.lower() not in known_machines or row.published_at is not None
+                            and known_machines[row.machine.lower()].published_at is None):
+            known_machines[row.machine.lower()] = row
+    owners = {row.mp_id.lower(): row for row in rows if row.mp_id}
     by_machine: dict[str, Target] = {}
     for item in matched:
         seen = by_machine.get(item.machine.key)
         if seen is not None:
             by_machine[item.machine.key] = replace(seen, entries=(*seen.entries, item.server))
             continue
-        known = state.find_machine(item.machine.name) if state is not None else None
+        known = known_machines.get(item.machine.name.lower())
         by_machine[item.machine.key] = Target(known.server if known else item.machine.label, item.machine,
                                               (item.server,), known.mp_id if known and known.mp_id else None)
     taken = {t.mp_id.lower(): t for t in by_machine.values() if t.mp_id}
@@ -580,7 +589,7 @@ def _targets(matched: list[MatchedServer], state, prefix: str) -> list[Target]:
         if target.mp_id:
             continue
         plain = mp_id(prefix, target.name)
-        owner = state.find_mp_id(plain) if state is not None else None
+        owner = owners.get(plain.lower())
         clash = taken.get(plain.lower()) or (owner if owner and owner.machine != target.machine.name else None)
         chosen = distinct_mp_id(prefix, target.name, target.machine.name) if clash else plain
         if clash:
@@ -665,7 +674,12 @@ def _write_lab_kit(out: Path) -> None:
         log.error("lab kit not written: %s", exc)
 
 
-def _departed(settings: Settings, state, targets: list[Target]) -> list:
+def _spellings(row, aliases: dict[str, tuple[str, ...]]) -> set[str]:
+    """A server's own name and every Servers Group spelling that named it, lower-cased."""
+    return {row.server.lower(), *(a.lower() for a in aliases.get(row.server.lower(), ()))}
+
+
+def _departed(settings: Settings, state, rows: list, targets: list[Target]) -> list:
     """The published servers that left the Servers Group (their state rows).
 
     A server still listed under any spelling it was matched by stays, even if it matched
@@ -675,17 +689,19 @@ def _departed(settings: Settings, state, targets: list[Target]) -> list:
         return []
     drawn = {t.name.lower() for t in targets}
     entries = {e.lower() for e in settings.servers}
-    return [row for row in state.all()
+    aliases = state.aliases()
+    return [row for row in rows
             if not row.removed and row.mp_id and row.server.lower() not in drawn and not row.server.startswith("group:")
-            and not {row.server.lower(), *(a.lower() for a in state.aliases(row.server))} & entries]
+            and not _spellings(row, aliases) & entries]
 
 
-def _remove_departed(settings: Settings, state, targets: list[Target], *, at: datetime) -> list[ServerResult]:
+def _remove_departed(settings: Settings, state, rows: list, targets: list[Target], *,
+                     at: datetime) -> list[ServerResult]:
     """Move the packs of servers that left the Servers Group into ``removed/`` and mark them."""
     from .publish import REMOVED_FOLDER, move_aside
 
     results = []
-    for row in _departed(settings, state, targets):
+    for row in _departed(settings, state, rows, targets):
         moved = move_aside(settings.output_directory, f"{row.mp_id}.xml", REMOVED_FOLDER)
         move_aside(settings.output_directory, page_filename(row.mp_id), REMOVED_FOLDER)
         state.mark_removed(row.server, at=at)

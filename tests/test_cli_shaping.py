@@ -37,7 +37,8 @@ def arrows(pack: Path) -> set[str]:
     from servicemap_sync.publish import StateStore
 
     with StateStore(pack.parent / "state.db") as state:
-        return set(state.find_mp_id(pack.stem).connections)
+        (row,) = [row for row in state.all() if row.mp_id == pack.stem]
+        return set(row.connections)
 
 
 def version(pack: Path) -> str:

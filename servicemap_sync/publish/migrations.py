@@ -67,8 +67,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
     )),
     Migration(3, "machine identity and removal", (
-        # A server's row is found by its machine, whatever spelling named it: the spellings
-        # seen in the Servers Group point at it from `aliases`.
+        # A server's row is found by its machine, whatever spelling named it (a run reads every
+        # row once); the spellings seen in the Servers Group point at it from `aliases`.
         "ALTER TABLE servers ADD COLUMN fqdn TEXT",
         "ALTER TABLE servers ADD COLUMN source TEXT",
         "ALTER TABLE servers ADD COLUMN last_attempt TEXT",
@@ -77,7 +77,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         # set when the server left the group and its pack was moved out of the import folder
         "ALTER TABLE servers ADD COLUMN removed_at TEXT",
         "ALTER TABLE servers ADD COLUMN removal_acknowledged INTEGER NOT NULL DEFAULT 0",
-        "CREATE INDEX servers_machine ON servers (machine)",
         """CREATE TABLE aliases (
             name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
             server TEXT NOT NULL COLLATE NOCASE

@@ -183,32 +183,14 @@ class StateStore:
             row = conn.execute("SELECT history FROM servers WHERE server = ?", (server,)).fetchone()
         return json.loads(row[0]) if row and row[0] else None
 
-    def find_machine(self, machine: str) -> ServerState | None:
-        """The server whose matched machine is ``machine`` (resource name, any case), if known."""
-        with self._db(f"looking up machine {machine}") as conn:
-            row = conn.execute(f"SELECT {_SERVER_COLUMNS} FROM servers WHERE lower(machine) = lower(?) "
-                               f"ORDER BY published_at IS NULL, rowid LIMIT 1", (machine,)).fetchone()
-        return _server_state(row) if row else None
-
-    def find_mp_id(self, mp_id: str) -> ServerState | None:
-        """The server whose management pack has ``mp_id`` (any case), if any."""
-        with self._db(f"looking up {mp_id}") as conn:
-            row = conn.execute(f"SELECT {_SERVER_COLUMNS} FROM servers WHERE lower(mp_id) = lower(?) LIMIT 1",
-                               (mp_id,)).fetchone()
-        return _server_state(row) if row else None
-
-    def find_alias(self, name: str) -> ServerState | None:
-        """The server a Servers Group spelling ``name`` resolved to in an earlier run, or a server
-        of that name."""
-        with self._db(f"looking up {name}") as conn:
-            row = conn.execute(f"SELECT server FROM aliases WHERE name = ?", (name,)).fetchone()
-        return self.get(row[0] if row else name)
-
-    def aliases(self, server: str) -> tuple[str, ...]:
-        """Every spelling that resolved to ``server``, sorted."""
-        with self._db(f"listing the names of {server}") as conn:
-            rows = conn.execute("SELECT name FROM aliases WHERE server = ? ORDER BY name", (server,)).fetchall()
-        return tuple(r[0] for r in rows)
+    def aliases(self) -> dict[str, tuple[str, ...]]:
+        """Every Servers Group spelling that resolved to a server, by the server's lower-cased name."""
+        with self._db("listing server names") as conn:
+            rows = conn.execute("SELECT server, name FROM aliases ORDER BY server, name").fetchall()
+        found: dict[str, tuple[str, ...]] = {}
+        for server, name in rows:
+            found[server.lower()] = (*found.get(server.lower(), ()), name)
+        return found
 
     def record_aliases(self, server: str, names: Iterable[str]) -> None:
         """Remember that each of ``names`` (Servers Group entries) resolved to ``server``."""
