@@ -115,6 +115,12 @@ def shape(
     )
 
 
+def _held(kind: str, key: str, label: str, seen: int, stability: Stability) -> Decision:
+    """An item stability does not draw yet: seen in fewer syncs than ``appear_after``."""
+    return Decision(kind, key, label, "dropped", "stability", "diagram.appear_after",
+                    f"seen in {seen} consecutive sync(s) of the {stability.appear_after} needed")
+
+
 def _retained(kind: str, key: str, label: str, missed: int, stability: Stability) -> Decision:
     """An item stability keeps drawn though the data no longer has it."""
     return Decision(kind, key, label, "kept", "stability", "diagram.retire_after",
@@ -126,14 +132,16 @@ def _explain(original: nx.MultiDiGraph, seen: nx.MultiDiGraph, final: nx.MultiDi
     explicit: dict[tuple[str, str], Decision] = {}
     for d in curated + guarded:  # later stages win: a group made by curation, then collapsed, says so
         explicit[(d.item, d.key)] = d
-    held = set(decision.held)
+    held = decision.held
     retained = decision.retained
-    final_edges = {(u, v, k) for u, v, k, _d in connections(final)}
+    final_edges: set[tuple[NodeKey, NodeKey, str]] = set()
     moved: dict[str, NodeKey] = {}  # connection id -> the group box its arrow now goes to
     for u, v, k, data in connections(final):
+        final_edges.add((u, v, k))
         for end in (u, v):
             if end.kind == "peerGroup":
                 moved[str(data.get("id", k))] = end
+    servers = set(local_machines(final))
     out: dict[tuple[str, str], Decision] = {}
 
     arrows: dict[tuple[NodeKey, NodeKey, str], tuple[nx.MultiDiGraph, dict]] = {}
@@ -149,15 +157,14 @@ def _explain(original: nx.MultiDiGraph, seen: nx.MultiDiGraph, final: nx.MultiDi
         item = edge_item(u, v, k)
         rule = outcome.arrows.get((u, v, k))
         if item in held:
-            d = Decision("arrow", key, label, "dropped", "stability", "diagram.appear_after",
-                         f"seen in {decision.held[item]} consecutive sync(s) of the {stability.appear_after} needed")
+            d = _held("arrow", key, label, held[item], stability)
         elif rule is not None and rule.action == "drop":
             d = Decision("arrow", key, label, "dropped", "rule", rule.title, "matched")
         elif ("arrow", key) in explicit:
             d = explicit[("arrow", key)]
         elif (u, v, k) not in final_edges and str(data.get("id", k)) in moved:
             box = moved[str(data.get("id", k))]
-            d = Decision("arrow", key, label, "merged", "guard" if "collapsed" in box.name else "curation",
+            d = Decision("arrow", key, label, "merged", "guard" if box.name.startswith("collapsed!") else "curation",
                          final.nodes[box].get("decider", ""), f'drawn to the box "{box_label(final, box)}"')
         elif (u, v, k) not in final_edges:
             d = Decision("arrow", key, label, "dropped", "curation", "", "its box was dropped")
@@ -193,11 +200,10 @@ def _explain(original: nx.MultiDiGraph, seen: nx.MultiDiGraph, final: nx.MultiDi
             else:
                 n = sum(1 for a in box_arrows.get(box, ()) if a.decision in ("kept", "merged"))
                 why = f"{n} arrow(s) drawn" if n else "listens on a port"
-                d = Decision("box", key, label, "kept", "default", "", "the server itself" if box in local_machines(final)
+                d = Decision("box", key, label, "kept", "default", "", "the server itself" if box in servers
                              else why)
         elif item in held:
-            d = Decision("box", key, label, "dropped", "stability", "diagram.appear_after",
-                         f"seen in {decision.held[item]} consecutive sync(s) of the {stability.appear_after} needed")
+            d = _held("box", key, label, held[item], stability)
         elif ex is not None:
             d = ex
         elif rule is not None and rule.action == "drop":

@@ -74,15 +74,10 @@ def graph_items(graph: nx.MultiDiGraph) -> dict[str, Any]:
     return items
 
 
-def apply_items(graph: nx.MultiDiGraph, current: Mapping[str, Any], draw: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Make ``graph`` (whose items are ``current``) show exactly the items of ``draw``, in place.
-
-    Returns:
-        (items added from history, items taken out), each sorted; stored data that cannot be
-        decoded is skipped (and not counted as added).
-    """
-    added: list[str] = []
-    removed: list[str] = []
+def apply_items(graph: nx.MultiDiGraph, current: Mapping[str, Any], draw: Mapping[str, Any]) -> None:
+    """Make ``graph`` (whose items are ``current``) show exactly the items of ``draw``, in place;
+    stored data that cannot be decoded is skipped."""
+    added = False
     nodes_in = sorted(k for k in draw if k.startswith("node ") and k not in current)
     edges_in = sorted(k for k in draw if k.startswith("edge ") and k not in current)
     for item in nodes_in:
@@ -93,7 +88,7 @@ def apply_items(graph: nx.MultiDiGraph, current: Mapping[str, Any], draw: Mappin
             continue
         if key not in graph:
             graph.add_node(key, **attrs)
-            added.append(item)
+            added = True
     for item in edges_in:
         try:
             data = draw[item]
@@ -103,7 +98,7 @@ def apply_items(graph: nx.MultiDiGraph, current: Mapping[str, Any], draw: Mappin
             continue
         if u in graph and v in graph and not graph.has_edge(u, v, k):
             graph.add_edge(u, v, k, **attrs)
-            added.append(item)
+            added = True
     out_edges = sorted(k for k in current if k.startswith("edge ") and k not in draw)
     touched: set[NodeKey] = set()
     for item in out_edges:
@@ -112,13 +107,10 @@ def apply_items(graph: nx.MultiDiGraph, current: Mapping[str, Any], draw: Mappin
         if graph.has_edge(u, v, k):
             graph.remove_edge(u, v, k)
             touched.update((u, v))
-            removed.append(item)
     held_nodes = {NodeKey(*current[k]["key"]) for k in current if k.startswith("node ") and k not in draw}
-    gone = set(prune(graph, touched | held_nodes))
-    removed.extend(node_item(k) for k in sorted(gone))
+    prune(graph, touched | held_nodes)
     if added:  # keep the graph's sorted node and edge order, which rendering relies on for determinism
         _resort(graph)
-    return sorted(added), sorted(removed)
 
 
 def _resort(graph: nx.MultiDiGraph) -> None:

@@ -117,3 +117,12 @@ def test_malformed_files_name_the_line(text: str, words: list[str]) -> None:
         load_curation(text)
     for word in words:
         assert word in str(caught.value), str(caught.value)
+
+
+def test_arrows_merged_into_a_curated_group_are_credited_to_curation_whatever_its_name() -> None:
+    """A group named like a guard's collapsed box is still the curation file's doing."""
+    curation = load_curation("[[group]]\nname = 'Collapsed by hand'\npeers = ['dc01*', 'mon01*']\n",
+                             source="curation.toml")
+    shaped = shape(graph("web01.contoso.com"), curation=curation)
+    merged = [d for d in shaped.explanation if d.item == "arrow" and d.decision == "merged"]
+    assert merged and {d.by for d in merged} == {"curation"}
