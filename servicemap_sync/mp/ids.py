@@ -102,11 +102,7 @@ def mp_id(prefix: str, server: str) -> str:
     Raises:
         RenderError: the prefix is not a valid ID or leaves no room for the server name.
     """
-    if not is_valid_id(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
-        raise RenderError(
-            f"mp_id_prefix {prefix!r} must be dot-separated parts of letters, digits and _ that start "
-            f"with a letter, at most {MAX_PREFIX_LENGTH} characters"
-        )
+    check_prefix(prefix)
     lowered = server.strip().lower()
     labels = [p for p in lowered.split(".") if p.strip()]
     part = ".".join(clean_part(p) for p in labels) or "x"
@@ -121,6 +117,19 @@ GROUP_WORD = "Group"
 """The part between prefix and name in a machine group's MP ID: ``<prefix>.Group.<name>``."""
 
 
+def check_prefix(prefix: str) -> None:
+    """Refuse a management-pack ID prefix SCOM would refuse (every pack's ID starts with it).
+
+    Raises:
+        RenderError: the prefix is not dot-separated parts of letters, digits and ``_``.
+    """
+    if not is_valid_id(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
+        raise RenderError(
+            f"mp_id_prefix {prefix!r} must be dot-separated parts of letters, digits and _ that start "
+            f"with a letter, at most {MAX_PREFIX_LENGTH} characters"
+        )
+
+
 def group_mp_id(prefix: str, group: str) -> str:
     """The MP ID ``<prefix>.Group.<name>`` of a machine group's Distributed Application.
 
@@ -132,7 +141,8 @@ def group_mp_id(prefix: str, group: str) -> str:
     Raises:
         RenderError: the prefix is not a valid ID or leaves no room for the group's name.
     """
-    head = mp_id(prefix, "x")[:-2]  # checks the prefix
+    check_prefix(prefix)
+    head = prefix
     lowered = group.strip().lower()
     part = clean_part(lowered)
     budget = MAX_MP_ID_LENGTH - len(head) - len(GROUP_WORD) - 2

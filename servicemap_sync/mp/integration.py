@@ -33,18 +33,16 @@ System.Library, Microsoft.Windows.Library and System.Health.Library at the lowes
 from __future__ import annotations
 
 import copy
-import importlib.resources
 import re
 from functools import lru_cache
 
 from lxml import etree
 
-from servicemap_sync.errors import RenderError, ValidationError
-from servicemap_sync.mp.ids import MAX_PREFIX_LENGTH, is_valid_id
+from servicemap_sync.errors import RenderError
+from servicemap_sync.mp.ids import check_prefix
 from servicemap_sync.mp.releases import reference_version
-from servicemap_sync.mp.render import checked_release
-from servicemap_sync.mp.retire import PARSER
-from servicemap_sync.mp.validate import validate_document
+from servicemap_sync.mp.render import checked_release, validated_xml
+from servicemap_sync.mp.templates import fill_tokens, load_template
 
 __all__ = ["INTEGRATION_SUFFIX", "PROPERTIES", "SCRIPT_NAME", "TEMPLATE", "integration_mp_id",
            "render_integration_pack"]
@@ -57,7 +55,6 @@ SCRIPT_NAME = "ServiceMapSyncStatus.ps1"
 #: The property bag's values, as the monitors and alerts read them.
 PROPERTIES = ("RunState", "RunDetail", "ServersState", "FailedCount", "FailedServers")
 _MAX_INTERVAL = 604800  # IntervalSeconds' range (README: the import rule's parameters)
-_XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
 _DOTNET_SPECIAL = re.compile(r"([\\*+?|{}\[\]()^$.# ])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -68,9 +65,7 @@ def integration_mp_id(mp_id_prefix: str) -> str:
     Raises:
         RenderError: the prefix is not dot-separated parts of letters, digits and ``_``.
     """
-    if not is_valid_id(mp_id_prefix) or len(mp_id_prefix) > MAX_PREFIX_LENGTH:
-        raise RenderError(f"mp_id_prefix {mp_id_prefix!r} must be dot-separated parts of letters, digits and _ "
-                          f"that start with a letter, at most {MAX_PREFIX_LENGTH} characters")
+    check_prefix(mp_id_prefix)
     return f"{mp_id_prefix}.{INTEGRATION_SUFFIX}"
 
 
@@ -117,19 +112,14 @@ def render_integration_pack(*, mp_id_prefix: str, host: str, status_path: str, i
                               f"warning when a server fails, critical when no run has finished for "
                               f"{2 * interval_seconds} s (two intervals) or the file cannot be read."),
     }
-    _substitute(root, values)
+    fill_tokens(root, values)
     root.find("Manifest/Identity/Version").text = version
     for reference in root.iterfind("Manifest/References/Reference"):
         reference.find("Version").text = reference_version(reference.findtext("ID"), release)
     for body in root.iter("ScriptBody"):
         body.text = etree.CDATA(body.text)
 
-    filename = f"{mp_id}.xml"
-    problems = validate_document(root, filename=filename, house_rules=True, scom_version=release)
-    if problems:
-        shown = "; ".join(f"{p.element}: {p.message}" for p in problems[:5])
-        raise ValidationError(f"{mp_id}: {len(problems)} problem(s): {shown}", problems)
-    return _XML_DECLARATION + etree.tostring(root, encoding="utf-8", pretty_print=True)
+    return validated_xml(root, f"{mp_id}.xml", release)
 
 
 def host_pattern(host: str) -> str:
@@ -150,22 +140,6 @@ def _text(name: str, value: str) -> str:
     return value
 
 
-def _substitute(root: etree._Element, values: dict[str, str]) -> None:
-    """Replace each ``${TOKEN}`` of ``values`` in every text and attribute value (lxml escapes on output)."""
-    pattern = re.compile("|".join(re.escape(token) for token in values))
-
-    def fill(text: str) -> str:
-        return pattern.sub(lambda m: values[m.group(0)], text)
-
-    for element in root.iter(etree.Element):
-        if element.text and "${" in element.text:
-            element.text = fill(element.text)
-        for name, value in element.attrib.items():
-            if "${" in value:
-                element.set(name, fill(value))
-
-
 @lru_cache(maxsize=1)
 def _template() -> etree._Element:
-    data = importlib.resources.files("servicemap_sync.mp_templates").joinpath(TEMPLATE).read_bytes()
-    return etree.fromstring(data, PARSER)
+    return load_template(TEMPLATE)

@@ -150,6 +150,22 @@ def checked_release(version: str, scom_version: str | None) -> str:
         raise RenderError(str(exc)) from None
 
 
+def validated_xml(root: etree._Element, filename: str, release: str, *, extra: Iterable = ()) -> bytes:
+    """``root`` as the bytes of a pack file, once it passes SCOM's rules and ours (and ``extra``
+    findings, e.g. the upgrade check, are none): every pack is checked before it is written.
+
+    Raises:
+        ValidationError: naming the pack, the first problems and how many there are.
+    """
+    problems = [*validate_document(root, filename=filename, house_rules=True, scom_version=release), *extra]
+    if problems:
+        mp_id = filename.removesuffix(".xml")
+        shown = "; ".join(f"{p.element}: {p.message}" for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ValidationError(f"{mp_id}: {len(problems)} problem(s): {shown}{more}", problems)
+    return _XML_DECLARATION + etree.tostring(root, encoding="utf-8", pretty_print=True)
+
+
 def render_management_pack(
     graph: nx.MultiDiGraph, *, mp_id_prefix: str, version: str, previous: bytes | None = None,
     scom_version: str | None = None, da_rollup: HealthRollup = WORST_OF, box_rollup: HealthRollup = WORST_OF,
@@ -199,15 +215,7 @@ def render_management_pack(
     _set_references(root, release, unix_needed)
     _Document(root, mp_id, retired, unix_members, da_rollup, box_rollup).add_diagram(diagram)
 
-    problems = validate_document(root, filename=filename, house_rules=True, scom_version=release)
-    if old is not None:
-        problems.extend(check_upgrade(old, root))
-    if problems:
-        shown = "; ".join(f"{p.element}: {p.message}" for p in problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise ValidationError(f"{mp_id}: {len(problems)} problem(s): {shown}{more}", problems)
-
-    xml = _XML_DECLARATION + etree.tostring(root, encoding="utf-8", pretty_print=True)
+    xml = validated_xml(root, filename, release, extra=check_upgrade(old, root) if old is not None else ())
     start = xml.index(b"<Version>")  # the identity's: Identity comes before References
     end = xml.index(b"</Version>", start) + len(b"</Version>")
     view = memoryview(xml)

@@ -14,6 +14,7 @@ for maps with ten thousand arrows.
 from __future__ import annotations
 
 import copy
+import re
 import importlib.resources
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,27 +36,38 @@ _BATCH = 64  # rows per copied batch: large enough that one lxml call copies man
 Path = tuple[int, ...]
 
 
-def _load(name: str) -> etree._Element:
+def load_template(name: str) -> etree._Element:
+    """The parsed template ``name`` of ``mp_templates/`` (callers copy it before changing it)."""
     data = importlib.resources.files("servicemap_sync.mp_templates").joinpath(name).read_bytes()
     return etree.fromstring(data, PARSER)
 
 
 @lru_cache(maxsize=1)
 def _skeleton_template() -> etree._Element:
-    return _load(SKELETON)
+    return load_template(SKELETON)
 
 
 def skeleton(mp_id: str, version: str) -> etree._Element:
     """A fresh MP tree: the skeleton with ``${MP}`` replaced by ``mp_id`` and the version set."""
     root = copy.deepcopy(_skeleton_template())
-    for element in root.iter():
-        if element.text and _MP_TOKEN in element.text:
-            element.text = element.text.replace(_MP_TOKEN, mp_id)
-        for name, value in element.attrib.items():
-            if _MP_TOKEN in value:
-                element.set(name, value.replace(_MP_TOKEN, mp_id))
+    fill_tokens(root, {_MP_TOKEN: mp_id})
     root.find("Manifest/Identity/Version").text = version
     return root
+
+
+def fill_tokens(root: etree._Element, values: dict[str, str]) -> None:
+    """Replace each ``${TOKEN}`` of ``values`` in every text and attribute value (lxml escapes on output)."""
+    pattern = re.compile("|".join(re.escape(token) for token in values))
+
+    def fill(text: str) -> str:
+        return pattern.sub(lambda m: values[m.group(0)], text)
+
+    for element in root.iter(etree.Element):
+        if element.text and "${" in element.text:
+            element.text = fill(element.text)
+        for name, value in element.attrib.items():
+            if "${" in value:
+                element.set(name, fill(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +148,7 @@ class Filler:
 def prototypes() -> dict[str, Prototype]:
     """Every prototype of ``elements.xml`` by name."""
     found: dict[str, Prototype] = {}
-    for holder in _load(ELEMENTS):
+    for holder in load_template(ELEMENTS):
         element = holder[0]
         texts: list[tuple[Path, str]] = []
         attributes: list[tuple[Path, str, str]] = []

@@ -271,9 +271,17 @@ def lab_script() -> str:
 
 
 def write_lab_script(directory: Path) -> Path:
-    """Write ``Test-ServiceMapSync.ps1`` into ``directory`` atomically (unchanged bytes every time).
+    """Write ``Test-ServiceMapSync.ps1`` into ``directory`` atomically, unless it is there already
+    as it should be (every sync calls this; the text only changes with servicemap-sync).
 
     Raises:
         PublishError: the write failed (see :func:`~servicemap_sync.publish.writer.publish_file`).
     """
-    return publish_file(Path(directory), LAB_SCRIPT_NAME, _SCRIPT.encode("ascii"))
+    path = Path(directory) / LAB_SCRIPT_NAME
+    data = _SCRIPT.encode("ascii")
+    try:
+        if path.read_bytes() == data:
+            return path
+    except OSError:
+        pass  # missing or unreadable: write it
+    return publish_file(Path(directory), LAB_SCRIPT_NAME, data)

@@ -65,7 +65,16 @@ def test_lowest_references_by_default():
 
 
 def test_deterministic():
-    assert render() == render()
+    """The same arguments give the same bytes in another interpreter, with another hash seed."""
+    import os
+    import sys
+
+    args = {"mp_id_prefix": PREFIX, "host": HOST, "status_path": SHARE, "interval_seconds": 3600, "version": "1.0.0.0"}
+    code = ("import sys; from servicemap_sync.mp import render_integration_pack as r; "
+            f"sys.stdout.buffer.write(r(**{args!r}))")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "4242"}).stdout
+    assert other == render()
     assert render(host="other.contoso.com") != render()
 
 

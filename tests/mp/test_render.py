@@ -378,8 +378,8 @@ def test_templates_are_parsed_once_and_leave_no_placeholders(monkeypatch: pytest
     from servicemap_sync.mp import templates
 
     loads: list[str] = []
-    real_load = templates._load
-    monkeypatch.setattr(templates, "_load", lambda name: loads.append(name) or real_load(name))
+    real_load = templates.load_template
+    monkeypatch.setattr(templates, "load_template", lambda name: loads.append(name) or real_load(name))
     templates._skeleton_template.cache_clear()
     templates.prototypes.cache_clear()
     try:

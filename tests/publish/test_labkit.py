@@ -13,13 +13,16 @@ from servicemap_sync.publish.labkit import LAB_SCRIPT_NAME, lab_script, write_la
 PWSH = shutil.which("pwsh")
 
 
-def test_script_is_ascii_deterministic_and_written_atomically(tmp_path: Path) -> None:
+def test_script_is_ascii_written_atomically_and_only_when_it_differs(tmp_path: Path) -> None:
     text = lab_script()
     text.encode("ascii")  # Windows PowerShell 5.1 reads a BOM-less file in the ANSI code page
-    assert "\r" not in text and text == lab_script()
+    assert "\r" not in text
     path = write_lab_script(tmp_path)
     assert path == tmp_path / LAB_SCRIPT_NAME and path.read_bytes() == text.encode("ascii")
-    assert write_lab_script(tmp_path).read_bytes() == text.encode("ascii")
+    written = path.stat().st_mtime_ns
+    assert write_lab_script(tmp_path) == path and path.stat().st_mtime_ns == written  # unchanged: not rewritten
+    path.write_text("edited by hand", encoding="ascii")
+    assert write_lab_script(tmp_path).read_bytes() == text.encode("ascii")  # a stale or edited copy is replaced
     assert [p.name for p in tmp_path.iterdir()] == [LAB_SCRIPT_NAME]
 
 
