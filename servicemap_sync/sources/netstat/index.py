@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from ...errors import SourceError
 from ...model import MONITORED, Machine, machine_key
 from .folder import Snapshot
-from .names import machine_name, port_name
+from ..names import port_name
+from .names import machine_name
 from .sockets import Socket, is_loopback
 
 __all__ = ["ProcessId", "ServerCapture", "WindowIndex", "server_machine"]

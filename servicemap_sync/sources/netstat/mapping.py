@@ -30,8 +30,8 @@ from ...model import (
     machine_key, make_key,
 )
 from .index import ProcessId, ServerCapture, WindowIndex
-from .names import (client_group_name, discovered_machine_name, discovered_process_name, port_name,
-                    process_name)
+from ..names import client_group_name, discovered_machine_name, discovered_process_name, port_name
+from .names import process_name
 from .sockets import Socket
 
 __all__ = ["build_server_map"]

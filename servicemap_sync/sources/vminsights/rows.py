@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..names import discovered_machine_name, discovered_process_name, port_name
 from ...model import (
     DISCOVERED, FAILURE_FAILED, FAILURE_MIXED, FAILURE_OK, MONITORED, Acceptor, ClientGroup, Connection, Machine,
     NodeKey, Port, PortRef, Process, ServerMap, machine_key, make_key,
@@ -63,15 +64,6 @@ def machine_from_row(row: Mapping[str, Any], workspace_id: str) -> Machine:
         os_family=_text(row.get("OperatingSystemFamily")), os_full_name=_text(row.get("OperatingSystemFullName")),
         ipv4_addresses=dynamic_strings(row.get("Ipv4Addresses")), dns_names=dynamic_strings(row.get("DnsNames")),
     )
-
-
-def hex_ip(ip: str) -> str:
-    """``10.0.1.11`` → ``0a00010b`` (Service Map's spelling inside ``t-`` and ``b-`` names); other
-    text (an IPv6 address, which VM insights does not report today) is kept, lower-cased."""
-    try:
-        return f"{int(ipaddress.IPv4Address(ip)):08x}"
-    except ValueError:
-        return ip.lower()
 
 
 def _is_loopback(ip: str) -> bool:
@@ -228,9 +220,9 @@ class MapBuilder:
     def _link(self, source_part: str, target: Process, ip: str, port: int, row: Mapping[str, Any], *,
               source: NodeKey | None = None) -> None:
         owner = self._machines[machine_key(target.key.machine)]
-        port_name = f"b-{hex_ip(ip)}_{port}"
-        name = f"{source_part}!{_part(target)}!m@{owner.name}@b@{port_name}"
-        ref = PortRef(key=make_key(("port", target.key.machine, port_name.lower())), ip_address=ip, port_number=port)
+        server_port = port_name(ip, port)
+        name = f"{source_part}!{_part(target)}!m@{owner.name}@b@{server_port}"
+        ref = PortRef(key=make_key(("port", target.key.machine, server_port.lower())), ip_address=ip, port_number=port)
         link = self._links.setdefault(name, [source or self._source_key(source_part), target.key, ref, False, False])
         link[3] |= int(row.get("LinksEstablished") or 0) > 0
         link[4] |= int(row.get("LinksFailed") or 0) > 0
@@ -256,15 +248,15 @@ class MapBuilder:
             process_name = str(min(r["Process"] for r in exact))
             process = self._process(server, process_name)
         else:
-            port_name = f"b-{hex_ip(ip)}_{port}"
-            process = self._process(server, f"ts-m@{server.name}@b@{port_name}", display_name=f"Port {port}",
+            process = self._process(server, discovered_process_name(server.name, port_name(ip, port)),
+                                    display_name=f"Port {port}",
                                     state=DISCOVERED)
         self._port(server, ip, port, process.name)
         return process
 
     def _discovered(self, ip: str, row: Mapping[str, Any]) -> Machine:
         names = dynamic_strings(row.get("RemoteDnsCanonicalNames"))
-        name = f"t-{hex_ip(ip)}"
+        name = discovered_machine_name(ip)
         machine = self._machines.get(machine_key(name))
         if machine is None:
             machine = Machine(key=machine_key(name), id=f"/api/workspaces/{self._inv.workspace_id}/machines/{name}",
@@ -290,7 +282,7 @@ class MapBuilder:
 
     def _port(self, machine: Machine, ip: str, port: int, process: str) -> None:
         self._machines.setdefault(machine.key, machine)
-        name = f"b-{hex_ip(ip)}_{port}"
+        name = port_name(ip, port)
         key = make_key(("port", machine.key.name, name))
         if key not in self._ports:
             self._ports[key] = Port(key=key, id=f"{machine.id}/ports/{name}", name=name, display_name=f":{port}",
