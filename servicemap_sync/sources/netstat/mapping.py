@@ -29,8 +29,8 @@ from ...model import (
     DISCOVERED, MONITORED, Acceptor, ClientGroup, Connection, Machine, NodeKey, PortRef, Port, Process, ServerMap,
     machine_key, make_key,
 )
-from .index import ProcessId, ServerCapture, WindowIndex
 from ..names import client_group_name, discovered_machine_name, discovered_process_name, port_name
+from .index import ProcessId, ServerCapture, WindowIndex
 from .names import process_name
 from .sockets import Socket
 
