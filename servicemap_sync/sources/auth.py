@@ -63,13 +63,12 @@ def auth_error(azure: AzureSettings, exc: Exception) -> AuthError:
     if failure is not None:
         return AuthError(f"sign-in for client {azure.client_id} did not reach Entra ID: {_scrub(failure, azure)}")
     detail = str(getattr(exc, "message", None) or exc)
-    code = next((word.rstrip(":,.'") for word in detail.split() if word.startswith("AADSTS")), None)
     if isinstance(exc, ServiceRequestError) and not isinstance(exc, ClientAuthenticationError):
         return AuthError(f"sign-in for client {azure.client_id} did not reach {azure.authority_host}: "
                          f"{_scrub(detail, azure)}")
     return AuthError(
         f"sign-in failed for client {azure.client_id} in tenant {azure.tenant_id}: Entra ID refused the sign-in "
-        f"({code or 'no AADSTS code'}{': ' + _AADSTS_HINTS[code] if code in _AADSTS_HINTS else ''}). "
+        f"({refusal(exc)}). "
         f"The secret came from {azure.secret_source}. Check azure.tenant_id, azure.client_id and that secret "
         f"(or certificate), and azure.authority_host"
     )
@@ -83,6 +82,13 @@ _AADSTS_HINTS = {
     "AADSTS90002": "no such tenant",
     "AADSTS700027": "the certificate does not match one registered for the app",
 }
+
+
+def refusal(exc: Exception) -> str:
+    """Entra ID's reason for refusing a token: its AADSTS code and, for the usual ones, what it means."""
+    detail = str(getattr(exc, "message", None) or exc)
+    code = next((word.rstrip(":,.'") for word in detail.split() if word.startswith("AADSTS")), None)
+    return f"{code or 'no AADSTS code'}{': ' + _AADSTS_HINTS[code] if code in _AADSTS_HINTS else ''}"
 
 
 def get_token(credential: TokenCredential, azure: AzureSettings, **options: str) -> AccessToken:

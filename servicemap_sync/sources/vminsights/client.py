@@ -29,6 +29,8 @@ from azure.core.exceptions import (
 )
 
 from ...errors import SyncError
+from ..auth import refusal
+from ..network import network_failure
 from ..ratelimit import RateLimiter
 from ..transport import RetryPolicy, TransportStats, backoff, retry_after_seconds
 from .queries import COLUMNS, INVENTORY_LOOKBACK
@@ -174,9 +176,7 @@ class LogsClient:
 
     def _refused(self, what: str, exc: ClientAuthenticationError) -> str:
         """A failed sign-in: the credential got no token for the query API."""
-        detail = str(getattr(exc, "message", None) or exc)
-        code = next((w.rstrip(":,.") for w in detail.split() if w.startswith("AADSTS")), "no AADSTS code")
-        return (f"{what}: sign-in for the query API failed: Entra ID refused the service principal ({code}); "
+        return (f"{what}: sign-in for the query API failed: Entra ID refused the service principal ({refusal(exc)}); "
                 f"check the client secret (AZURE_CLIENT_SECRET or azure.client_secret_file) or certificate")
 
     def _failure(self, what: str, exc: Exception, attempts: int) -> str:
@@ -185,7 +185,8 @@ class LogsClient:
             return (f"{what}: no answer within TimeoutSeconds={self._timeout:g} {tries}; raise TimeoutSeconds or "
                     f"lower source.batch_size")
         if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-            return f"{what}: cannot reach {self._endpoint} {tries} ({type(exc).__name__})"
+            cause = network_failure(exc, self._endpoint) or type(exc).__name__
+            return f"{what}: cannot reach {self._endpoint} {tries} ({cause})"
         status = exc.status_code if isinstance(exc, HttpResponseError) else None
         hint = {
             400: "the workspace refused the query; report it with this message",
