@@ -242,25 +242,19 @@ class Arm:
             return arm_error(400, "InvalidParameter", f"$top must be between 1 and {MAX_TOP}.")
         if first.get("live", "true").lower() not in ("true", "false"):
             return arm_error(400, "InvalidParameter", "live must be true or false.")
-        try:
-            times = {k: parse_time(first[k]) for k in ("startTime", "endTime", "timestamp") if k in first}
-        except ValueError as exc:
-            return arm_error(400, "InvalidParameter", f"Invalid date-time: {exc}")
-        if "startTime" in times and "endTime" in times and times["endTime"] < times["startTime"]:
-            return arm_error(400, "InvalidParameter", "endTime must not be before startTime.")
+        problem = self._window_problem(first, ("startTime", "endTime", "timestamp"))
+        if problem:
+            return problem
         with self._lock:
             machines = self._machines
-        page: dict = {"value": machines[skip:skip + top]}
-        if skip + top < len(machines):
-            carry = {k: first[k] for k in ("live", "startTime", "endTime", "timestamp") if k in first}
-            params = {"api-version": API_VERSION, **carry, "$top": str(top), "$skipToken": str(skip + top)}
-            page["nextLink"] = f"{base_url}{raw_path}?{urlencode(params)}"
-        return Reply(200, page)
+        return _page(machines, skip, top, first, ("live", "startTime", "endTime", "timestamp"), base_url, raw_path,
+                     top_param=True)
 
     @staticmethod
-    def _window_problem(first: Mapping[str, str]) -> Reply | None:
+    def _window_problem(first: Mapping[str, str], keys: tuple[str, ...] = ("startTime", "endTime")) -> Reply | None:
+        """A 400 for a time parameter that is no date-time, or an end before the start; else None."""
         try:
-            times = {k: parse_time(first[k]) for k in ("startTime", "endTime") if k in first}
+            times = {k: parse_time(first[k]) for k in keys if k in first}
         except ValueError as exc:
             return arm_error(400, "InvalidParameter", f"Invalid date-time: {exc}")
         if "startTime" in times and "endTime" in times and times["endTime"] < times["startTime"]:
@@ -279,12 +273,7 @@ class Arm:
         top = max(1, self.group_page_size)
         with self._lock:
             groups = self._groups
-        page: dict = {"value": groups[skip:skip + top]}
-        if skip + top < len(groups):
-            carry = {k: first[k] for k in ("startTime", "endTime") if k in first}
-            params = {"api-version": API_VERSION, **carry, "$skipToken": str(skip + top)}
-            page["nextLink"] = f"{base_url}{raw_path}?{urlencode(params)}"
-        return Reply(200, page)
+        return _page(groups, skip, top, first, ("startTime", "endTime"), base_url, raw_path, top_param=False)
 
     def _group(self, name: str, query: Mapping[str, list[str]]) -> Reply:
         problem = self._window_problem({k: v[0] for k, v in query.items() if v})
@@ -446,3 +435,15 @@ def dangle(response: dict) -> dict:
         "properties": {"source": ref, "destination": ref, "failureState": "ok"},
     })
     return broken
+
+
+def _page(items: list, skip: int, top: int, first: Mapping[str, str], carried: tuple[str, ...], base_url: str,
+          raw_path: str, *, top_param: bool) -> Reply:
+    """One page of a list operation, with a ``nextLink`` (absolute, carrying the query's own
+    parameters and the next ``$skipToken``) when more follow, as ARM pages."""
+    page: dict = {"value": items[skip:skip + top]}
+    if skip + top < len(items):
+        params = {"api-version": API_VERSION, **{k: first[k] for k in carried if k in first},
+                  **({"$top": str(top)} if top_param else {}), "$skipToken": str(skip + top)}
+        page["nextLink"] = f"{base_url}{raw_path}?{urlencode(params)}"
+    return Reply(200, page)
